@@ -1,0 +1,129 @@
+"""Crisisline: the application factory.
+
+``create_app`` is the one place an application is put together; ``wsgi.py``, the Celery
+worker and the ``crisisline`` command all build theirs with it.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Mapping
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_babel import format_datetime, get_locale
+from flask_login import current_user
+
+from crisisline import database
+from crisisline.config import ConfigError, load_settings  # noqa: F401  (re-exported)
+from crisisline import audit
+from crisisline.errors import DomainError, Forbidden
+from crisisline.extensions import api, babel, limiter, socketio
+from crisisline.i18n import select_locale, template_globals
+
+INSTANCE_PATH = Path(__file__).resolve().parent.parent / "instance"
+
+
+def create_app(config: Mapping | None = None, *, environ: Mapping[str, str] | None = None,
+               instance_path: str | Path | None = None) -> Flask:
+    """Build the application from the environment; ``config`` overrides settings (tests)."""
+    instance = Path(instance_path or INSTANCE_PATH)
+    settings = load_settings(environ, instance_path=instance, overrides=config)
+    instance.mkdir(parents=True, exist_ok=True)
+
+    app = Flask(__name__, instance_path=str(instance))
+    app.config.update(settings.flask_config())
+    app.extensions["crisisline.settings"] = settings
+    engine = database.make_engine(settings.database_url)
+    app.extensions["crisisline.engine"] = engine
+    app.extensions["crisisline.db_bind"] = engine
+    app.teardown_appcontext(lambda _exc: database.db.remove())
+
+    from crisisline import models  # noqa: F401  (every table, before anything queries)
+    from crisisline.accounts import security
+    security.init_app(app)
+
+    app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url or "memory://"
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    # Origin is checked against the serving host (same-origin) by python-socketio's default
+    socketio.init_app(app, message_queue=settings.redis_url, async_mode="threading",
+                      logger=False, engineio_logger=False)
+    api.init_app(app)
+
+    _register_blueprints(app)
+    _register_request_hooks(app)
+    _register_error_handlers(app)
+    app.jinja_env.globals.update(get_locale=get_locale, **template_globals())
+    app.jinja_env.filters["datetimeformat"] = format_datetime
+    logging.getLogger("crisisline").setLevel(logging.INFO)
+
+    from crisisline.celery_app import create_celery
+    create_celery(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from casework.views import api_blueprint as casework_api
+    from casework.views import blueprint as casework_pages
+    from crisisline.access.views import api_blueprint as access_api
+    from crisisline.access.views import blueprint as access_pages
+    from crisisline.accounts.views import blueprint as accounts_pages
+    from crisisline.audit.views import blueprint as audit_pages
+    from hotline.views import api_blueprint as hotline_api
+    from hotline.views import blueprint as hotline_pages
+
+    for blueprint in (accounts_pages, access_pages, audit_pages, hotline_pages, casework_pages):
+        app.register_blueprint(blueprint)
+    for blueprint in (access_api, hotline_api, casework_api):
+        api.register_blueprint(blueprint)
+
+
+def _register_request_hooks(app: Flask) -> None:
+    from crisisline.audit.services import request_id
+
+    @app.before_request
+    def _assign_request_id():
+        request_id()
+
+    @app.after_request
+    def _headers(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if current_user and current_user.is_authenticated:
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def _register_error_handlers(app: Flask) -> None:
+    def wants_json() -> bool:
+        return request.path.startswith("/api/") or request.is_json
+
+    def audit_refusal(object_type=None, object_id=None) -> None:
+        # after the rollback, so the refusal is kept while the refused work is not
+        audit.record("access.denied", outcome=audit.DENIED, object_type=object_type,
+                     object_id=object_id, changes={"path": {"new": request.path}})
+        database.db.commit()
+
+    @app.errorhandler(DomainError)
+    def _domain_error(error: DomainError):
+        database.db.rollback()
+        if isinstance(error, Forbidden):
+            audit_refusal(error.details.get("object_type"), error.details.get("object_id"))
+        if wants_json():
+            return jsonify(error=error.message, **error.details), error.status
+        return render_template("error.html", status=error.status, message=error.message,
+                               details=error.details), error.status
+
+    for status in (400, 401, 403, 404, 405, 429, 500):
+        @app.errorhandler(status)
+        def _http_error(error, status=status):
+            database.db.rollback()
+            if status == 403:
+                audit_refusal()
+            description = getattr(error, "description", None)
+            if wants_json():
+                return jsonify(error=str(description or status)), status
+            return render_template("error.html", status=status, message=None), status

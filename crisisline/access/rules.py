@@ -1,0 +1,308 @@
+"""Access rules: the one place that decides who may view or edit which record.
+
+Deny by default. A rule is registered for a (record type, action, role) and decides from
+the relationship between the user and the record, not from the role alone:
+
+- a volunteer sees the contacts they handled;
+- a counselor the cases assigned to them or to a team of theirs (the centre's on-duty
+  team), and what hangs off those cases;
+- a supervisor everything in their centre;
+- a hospital liaison only referrals to their own hospital;
+- a reporter only what they reported.
+
+Beyond that, a counselor or supervisor may *view* one record through an active
+break-the-glass grant (see :mod:`crisisline.access.services`).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from flask import g, has_app_context
+from sqlalchemy import ColumnElement, Select, false, or_, select
+
+from casework.models import Case, Referral, SchoolReport, Student
+from crisisline.access.models import BreakGlassGrant
+from crisisline.accounts.models import OrgKind, Organisation, Role, TeamMember, User
+from crisisline.audit.models import AuditEntry
+from crisisline.database import db, utcnow
+from hotline.models import Contact
+
+VIEW, EDIT = "view", "edit"
+ACTIONS = (VIEW, EDIT)
+
+#: record types by the name used in URLs, audit entries and break-glass grants
+RECORD_TYPES: dict[str, type] = {
+    "case": Case, "contact": Contact, "referral": Referral,
+    "school_report": SchoolReport, "student": Student,
+}
+BREAK_GLASS_ROLES = frozenset({Role.COUNSELOR, Role.SUPERVISOR})
+
+Rule = Callable[[User, Any], bool]
+Scope = Callable[[User], ColumnElement[bool]]
+_RULES: dict[tuple[type, str, Role], Rule] = {}
+_SCOPES: dict[tuple[type, Role], Scope] = {}
+
+
+def rule(model: type, actions: tuple[str, ...], *roles: Role):
+    def register(check: Rule) -> Rule:
+        for action in actions:
+            for role in roles:
+                key = (model, action, role)
+                if key in _RULES:
+                    raise RuntimeError(f"two access rules for {key}")
+                _RULES[key] = check
+        return check
+    return register
+
+
+def scope(model: type, *roles: Role):
+    """Register the SQL form of the VIEW rule, for listing records a user may see."""
+    def register(where: Scope) -> Scope:
+        for role in roles:
+            _SCOPES[(model, role)] = where
+        return where
+    return register
+
+
+def visible(user: User, model: type) -> Select:
+    """``select(model)`` narrowed to the records ``user`` may view (no grants: lists never
+    include a break-the-glass record, which is opened one at a time)."""
+    where = _SCOPES.get((model, user.role)) if user.is_active else None
+    return select(model).where(where(user) if where else false())
+
+
+def registered_rules() -> set[tuple[str, str, str]]:
+    """(record type, action, role) for every rule: the access matrix tests cover these."""
+    return {(model.__name__, action, role.value) for model, action, role in _RULES}
+
+
+def can(user: User | None, action: str, obj: Any) -> bool:
+    """May ``user`` do ``action`` on ``obj``? False unless a rule or a grant says yes."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    check = _RULES.get((type(obj), action, user.role))
+    if check is not None and check(user, obj):
+        return True
+    return action == VIEW and has_break_glass(user, obj)
+
+
+def in_scope(user: User, action: str, obj: Any) -> bool:
+    """Like :func:`can` without break-the-glass grants: the user's own scope."""
+    check = _RULES.get((type(obj), action, user.role))
+    return bool(user.is_active and check is not None and check(user, obj))
+
+
+def has_break_glass(user: User, obj: Any) -> bool:
+    if user.role not in BREAK_GLASS_ROLES:
+        return False
+    name = record_type_name(obj)
+    if name is None:
+        return False
+    return db.scalar(select(BreakGlassGrant.id).where(
+        BreakGlassGrant.user_id == user.id, BreakGlassGrant.object_type == name,
+        BreakGlassGrant.object_id == obj.id, BreakGlassGrant.expires_at > utcnow(),
+    ).limit(1)) is not None
+
+
+def record_type_name(obj: Any) -> str | None:
+    for name, model in RECORD_TYPES.items():
+        if isinstance(obj, model):
+            return name
+    return None
+
+
+# -- relationships ------------------------------------------------------------------------
+
+def team_ids(user: User) -> set[int]:
+    cache = _request_cache(("teams", user.id))
+    if cache is None:
+        cache = set(db.scalars(select(TeamMember.team_id).where(TeamMember.user_id == user.id)))
+        _store(("teams", user.id), cache)
+    return cache
+
+
+def school_centre_id(school_id: int) -> int | None:
+    return db.scalar(select(Organisation.centre_id).where(Organisation.id == school_id))
+
+
+def _request_cache(key):
+    return g.setdefault("access_cache", {}).get(key) if has_app_context() else None
+
+
+def _store(key, value) -> None:
+    if has_app_context():
+        g.setdefault("access_cache", {})[key] = value
+
+
+# -- contacts -----------------------------------------------------------------------------
+
+@rule(Contact, ACTIONS, Role.VOLUNTEER)
+def _volunteer_contact(user: User, contact: Contact) -> bool:
+    return contact.handled_by_id == user.id
+
+
+@rule(Contact, (VIEW,), Role.COUNSELOR)
+def _counselor_views_contact(user: User, contact: Contact) -> bool:
+    if contact.handled_by_id == user.id:
+        return True
+    case = db.get(Case, contact.case_id) if contact.case_id else None
+    return case is not None and _counselor_case(user, case)
+
+
+@rule(Contact, (EDIT,), Role.COUNSELOR)
+def _counselor_edits_contact(user: User, contact: Contact) -> bool:
+    return contact.handled_by_id == user.id
+
+
+@rule(Contact, ACTIONS, Role.SUPERVISOR)
+def _supervisor_contact(user: User, contact: Contact) -> bool:
+    return contact.centre_id in user.centre_ids
+
+
+# -- cases --------------------------------------------------------------------------------
+
+@rule(Case, ACTIONS, Role.COUNSELOR)
+def _counselor_case(user: User, case: Case) -> bool:
+    return case.owner_id == user.id or (case.team_id is not None
+                                        and case.team_id in team_ids(user))
+
+
+@rule(Case, ACTIONS, Role.SUPERVISOR)
+def _supervisor_case(user: User, case: Case) -> bool:
+    return case.centre_id in user.centre_ids
+
+
+# -- referrals ----------------------------------------------------------------------------
+
+@rule(Referral, ACTIONS, Role.HOSPITAL_LIAISON)
+def _liaison_referral(user: User, referral: Referral) -> bool:
+    return referral.hospital_id in user.organisation_ids(OrgKind.HOSPITAL)
+
+
+@rule(Referral, ACTIONS, Role.COUNSELOR)
+def _counselor_referral(user: User, referral: Referral) -> bool:
+    return _counselor_case(user, referral.case)
+
+
+@rule(Referral, ACTIONS, Role.SUPERVISOR)
+def _supervisor_referral(user: User, referral: Referral) -> bool:
+    return referral.case.centre_id in user.centre_ids
+
+
+# -- school reports -----------------------------------------------------------------------
+
+@rule(SchoolReport, ACTIONS, Role.REPORTER)
+def _reporter_report(user: User, report: SchoolReport) -> bool:
+    return report.reported_by_id == user.id
+
+
+@rule(SchoolReport, (VIEW,), Role.COUNSELOR)
+def _counselor_views_report(user: User, report: SchoolReport) -> bool:
+    return report.student is not None and any(
+        _counselor_case(user, case) for case in report.student.cases)
+
+
+@rule(SchoolReport, (VIEW,), Role.SUPERVISOR)
+def _supervisor_views_report(user: User, report: SchoolReport) -> bool:
+    return school_centre_id(report.school_id) in user.centre_ids
+
+
+# -- students (一生一案) -------------------------------------------------------------------
+
+@rule(Student, (VIEW,), Role.COUNSELOR)
+def _counselor_views_student(user: User, student: Student) -> bool:
+    return any(_counselor_case(user, case) for case in student.cases)
+
+
+@rule(Student, ACTIONS, Role.SUPERVISOR)
+def _supervisor_student(user: User, student: Student) -> bool:
+    return school_centre_id(student.school_id) in user.centre_ids
+
+
+# -- the system itself --------------------------------------------------------------------
+
+@rule(AuditEntry, (VIEW,), Role.SUPERVISOR)
+def _supervisor_reads_audit(user: User, _entry: AuditEntry) -> bool:
+    return True
+
+
+@rule(User, ACTIONS, Role.ADMIN)
+def _admin_manages_users(user: User, _other: User) -> bool:
+    return True
+
+
+@rule(BreakGlassGrant, ACTIONS, Role.SUPERVISOR)
+def _supervisor_reviews_grant(user: User, grant: BreakGlassGrant) -> bool:
+    return grant.user_id != user.id and bool(grant.user.centre_ids & user.centre_ids)
+
+
+# -- the same rules as SQL, for lists -------------------------------------------------------
+
+def _school_ids_of(centre_ids: set[int]):
+    return select(Organisation.id).where(Organisation.centre_id.in_(centre_ids))
+
+
+@scope(Case, Role.COUNSELOR)
+def _counselor_cases(user: User):
+    return or_(Case.owner_id == user.id, Case.team_id.in_(team_ids(user)))
+
+
+@scope(Case, Role.SUPERVISOR)
+def _supervisor_cases(user: User):
+    return Case.centre_id.in_(user.centre_ids)
+
+
+@scope(Contact, Role.VOLUNTEER)
+def _volunteer_contacts(user: User):
+    return Contact.handled_by_id == user.id
+
+
+@scope(Contact, Role.COUNSELOR)
+def _counselor_contacts(user: User):
+    return or_(Contact.handled_by_id == user.id,
+               Contact.case_id.in_(select(Case.id).where(_counselor_cases(user))))
+
+
+@scope(Contact, Role.SUPERVISOR)
+def _supervisor_contacts(user: User):
+    return Contact.centre_id.in_(user.centre_ids)
+
+
+@scope(Referral, Role.HOSPITAL_LIAISON)
+def _liaison_referrals(user: User):
+    return Referral.hospital_id.in_(user.organisation_ids(OrgKind.HOSPITAL))
+
+
+@scope(Referral, Role.COUNSELOR)
+def _counselor_referrals(user: User):
+    return Referral.case_id.in_(select(Case.id).where(_counselor_cases(user)))
+
+
+@scope(Referral, Role.SUPERVISOR)
+def _supervisor_referrals(user: User):
+    return Referral.case_id.in_(select(Case.id).where(_supervisor_cases(user)))
+
+
+@scope(SchoolReport, Role.REPORTER)
+def _reporter_reports(user: User):
+    return SchoolReport.reported_by_id == user.id
+
+
+@scope(SchoolReport, Role.COUNSELOR)
+def _counselor_reports(user: User):
+    return SchoolReport.student_id.in_(select(Case.student_id).where(_counselor_cases(user)))
+
+
+@scope(SchoolReport, Role.SUPERVISOR)
+def _supervisor_reports(user: User):
+    return SchoolReport.school_id.in_(_school_ids_of(user.centre_ids))
+
+
+@scope(Student, Role.COUNSELOR)
+def _counselor_students(user: User):
+    return Student.id.in_(select(Case.student_id).where(_counselor_cases(user)))
+
+
+@scope(Student, Role.SUPERVISOR)
+def _supervisor_students(user: User):
+    return Student.school_id.in_(_school_ids_of(user.centre_ids))

@@ -1,0 +1,93 @@
+"""How a request is authenticated: a Flask-Login session, or an API bearer token.
+
+A request that carries ``Authorization: Bearer`` is authenticated by the token alone (and
+so needs no CSRF token: browsers never attach it cross-site); everything else that changes
+state with a cookie session must carry a CSRF token.
+"""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Flask, abort, g, jsonify, redirect, request, url_for
+from flask_login import AnonymousUserMixin, current_user, login_required
+
+from crisisline.accounts.models import User
+from crisisline.accounts.services import user_for_token
+from crisisline.database import db
+from crisisline.extensions import csrf, login_manager
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+class Anonymous(AnonymousUserMixin):
+    role = None
+    id = None
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.anonymous_user = Anonymous
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(load_session_user)
+    login_manager.unauthorized_handler(_unauthorized)
+    csrf.init_app(app)
+    app.before_request(authenticate_request)
+
+
+def load_session_user(session_id: str) -> User | None:
+    """Session ids carry the user's session generation: disabling bumps it, ending them."""
+    try:
+        user_id, generation = (int(part) for part in session_id.split(":"))
+    except ValueError:
+        return None
+    user = db.get(User, user_id)
+    if user is None or not user.is_active or user.session_generation != generation:
+        return None
+    return user
+
+
+def authenticate_request():
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        user = user_for_token(header[7:].strip())
+        if user is None:
+            return jsonify(error="invalid or revoked API token"), 401
+        g._login_user = user  # what flask_login.login_user sets, without touching the session
+        g.authenticated_by_token = True
+        return None
+    if request.method not in SAFE_METHODS and not _csrf_exempt():
+        csrf.protect()
+    return None
+
+
+_EXEMPT_BLUEPRINTS: set[str] = set()
+
+
+def _csrf_exempt() -> bool:
+    return any(name in _EXEMPT_BLUEPRINTS for name in request.blueprints)
+
+
+def exempt_blueprint(name: str) -> None:
+    """For endpoints that authenticate otherwise, such as Twilio's signed webhooks."""
+    _EXEMPT_BLUEPRINTS.add(name)
+
+
+def _unauthorized():
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+        return jsonify(error="authentication required"), 401
+    return redirect(url_for("accounts.login", next=request.full_path))
+
+
+def require_role(*roles):
+    """Decorator for pages that only some roles have (what they show is still scoped)."""
+    def decorate(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapped
+    return decorate

@@ -1,0 +1,64 @@
+"""The append-only, hash-chained audit log."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, BigInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crisisline.database import Base
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEntry(Base):
+    """One audited action. ``seq`` is gapless; ``hash`` covers the entry and ``prev_hash``."""
+
+    __tablename__ = "audit_entries"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    occurred_at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(index=True)
+    actor_name: Mapped[str] = mapped_column(String(120))
+    actor_role: Mapped[str | None] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(80), index=True)
+    object_type: Mapped[str | None] = mapped_column(String(40))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    source_address: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(20))
+    changes: Mapped[dict] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    def chained_fields(self) -> dict:
+        """The fields the hash covers, in a stable, backend-independent form."""
+        return {
+            "seq": self.seq,
+            "occurred_at": self.occurred_at.astimezone(timezone.utc).isoformat(timespec="microseconds"),
+            "actor_id": self.actor_id,
+            "actor_name": self.actor_name,
+            "actor_role": self.actor_role,
+            "action": self.action,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "request_id": self.request_id,
+            "source_address": self.source_address,
+            "outcome": self.outcome,
+            "changes": self.changes,
+            "prev_hash": self.prev_hash,
+        }
+
+
+class AuditChainHead(Base):
+    """The single row that sequences the chain: writers lock it to append.
+
+    It is also the anchor that makes truncation detectable: deleting entries from the end
+    leaves the head pointing past the last entry that is left.
+    """
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,237 @@
+"""Recording and verifying the audit trail.
+
+``record()`` queues an entry on the current transaction. Just before that transaction
+commits, the queued entries are chained: the chain head row is locked (``FOR UPDATE`` on
+PostgreSQL; SQLite's single writer does the same), each entry gets the next ``seq`` and a
+SHA-256 over its fields and the previous hash, and the head moves on. So an entry exists
+exactly when the change it describes was committed, the chain stays linear however many
+requests write at once, and the head lock is always the last lock a transaction takes,
+which keeps it from deadlocking against row locks taken by the change itself.
+"""
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any, Iterable
+
+from flask import g, has_request_context, request
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session
+
+from crisisline.audit.models import GENESIS_HASH, AuditChainHead, AuditEntry
+from crisisline.database import db, utcnow
+
+SUCCESS, DENIED, FAILURE = "success", "denied", "failure"
+
+
+@dataclass
+class _Pending:
+    action: str
+    obj: Any
+    object_type: str | None
+    object_id: str | None
+    outcome: str
+    changes: dict
+    actor: dict
+    request_id: str | None
+    source_address: str | None
+    occurred_at: datetime
+
+
+def record(action: str, obj: Any = None, *, outcome: str = SUCCESS, changes: dict | None = None,
+           object_type: str | None = None, object_id: Any = None, actor: Any = None) -> None:
+    """Queue an audit entry on the current transaction.
+
+    ``obj`` may be a model instance (its type and id are taken at commit, so a new row's id
+    is known); ``changes`` is usually :func:`diff` of the same instance, taken before flush.
+    """
+    pending = _Pending(
+        action=action, obj=obj,
+        object_type=object_type or (_object_type(obj) if obj is not None else None),
+        object_id=None if object_id is None else str(object_id),
+        outcome=outcome, changes=changes or {}, actor=_actor(actor),
+        request_id=request_id(), source_address=_source_address(), occurred_at=utcnow())
+    db().info.setdefault("audit_pending", []).append(pending)
+
+
+def record_read(obj: Any, *, actor: Any = None, via: str | None = None) -> None:
+    """Audit a read of a sensitive record (PIPL art. 56; minors' data, art. 36)."""
+    record(f"{_object_type(obj)}.read", obj, actor=actor, changes={"via": via} if via else None)
+
+
+def diff(obj: Any) -> dict:
+    """Field-level changes of a model instance since it was loaded, before flush.
+
+    Columns marked ``info={"sensitive": True}`` are recorded as changed, without values.
+    """
+    state = inspect(obj)
+    changes: dict[str, Any] = {}
+    for column_attr in state.mapper.column_attrs:
+        history = state.attrs[column_attr.key].history
+        if not history.has_changes():
+            continue
+        column = column_attr.columns[0]
+        if column.info.get("sensitive"):
+            changes[column_attr.key] = {"changed": True}
+            continue
+        old = history.deleted[0] if history.deleted else None
+        new = history.added[0] if history.added else None
+        if state.pending or state.transient:
+            old = None
+        if old != new:
+            changes[column_attr.key] = {"old": _plain(old), "new": _plain(new)}
+    return changes
+
+
+def request_id() -> str | None:
+    if not has_request_context():
+        return g.get("request_id") if _has_app_g() else None
+    if "request_id" not in g:
+        supplied = request.headers.get("X-Request-ID", "")
+        g.request_id = supplied[:64] if supplied.isprintable() and supplied else uuid.uuid4().hex
+    return g.request_id
+
+
+def entry_hash(fields: dict) -> str:
+    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    entries: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
+def verify_chain(session: Session | None = None, batch: int = 5000) -> ChainReport:
+    """Walk the whole chain; report the first entry that was edited, removed or moved."""
+    session = session or db()
+    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+    rows = session.execute(select(AuditEntry).order_by(AuditEntry.seq)
+                           .execution_options(yield_per=batch)).scalars()
+    for entry in rows:
+        if entry.seq != expected_seq:
+            missing = expected_seq if entry.seq > expected_seq else entry.seq
+            return ChainReport(False, count, missing,
+                               f"entry {missing} is missing or out of order")
+        if entry.prev_hash != prev_hash:
+            return ChainReport(False, count, entry.seq,
+                               f"entry {entry.seq} does not follow entry {entry.seq - 1}")
+        if entry_hash(entry.chained_fields()) != entry.hash:
+            return ChainReport(False, count, entry.seq, f"entry {entry.seq} was altered")
+        prev_hash, expected_seq, count = entry.hash, expected_seq + 1, count + 1
+    head = session.get(AuditChainHead, 1)
+    last_seq = head.last_seq if head else 0
+    if head is None or head.last_seq != count or head.last_hash != prev_hash:
+        return ChainReport(False, count, count + 1,
+                           f"the chain ends at entry {count} but the head records entry "
+                           f"{last_seq}: entries were removed from the end")
+    return ChainReport(True, count)
+
+
+# -- chaining at commit -------------------------------------------------------------------
+
+@event.listens_for(Session, "before_commit")
+def _chain_pending_entries(session: Session) -> None:
+    pending: list[_Pending] = session.info.pop("audit_pending", [])
+    if not pending:
+        return
+    session.flush()  # new rows get their ids before the entries name them
+    head = session.execute(select(AuditChainHead).where(AuditChainHead.id == 1)
+                           .with_for_update().execution_options(populate_existing=True)
+                           ).scalar_one()
+    for item in pending:
+        entry = AuditEntry(
+            seq=head.last_seq + 1, occurred_at=item.occurred_at.astimezone(timezone.utc),
+            actor_id=item.actor["id"], actor_name=item.actor["name"],
+            actor_role=item.actor["role"], action=item.action, object_type=item.object_type,
+            object_id=item.object_id or _object_id(item.obj), request_id=item.request_id,
+            source_address=item.source_address, outcome=item.outcome,
+            changes=item.changes, prev_hash=head.last_hash)
+        entry.hash = entry_hash(entry.chained_fields())
+        head.last_seq, head.last_hash = entry.seq, entry.hash
+        session.add(entry)
+    session.flush()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending_entries(session: Session, previous_transaction) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop("audit_pending", None)
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_audit_rewrites(session: Session, _context, _instances) -> None:
+    for obj in (*session.dirty, *session.deleted):
+        if isinstance(obj, AuditEntry):
+            raise PermissionError("audit entries are append-only")
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+def _has_app_g() -> bool:
+    from flask import has_app_context
+    return has_app_context()
+
+
+def _actor(actor: Any) -> dict:
+    if actor is None:
+        actor = _current_actor()
+    if isinstance(actor, str):
+        return {"id": None, "name": actor, "role": None}
+    role = getattr(actor, "role", None)
+    return {"id": actor.id, "name": actor.username,
+            "role": role.value if isinstance(role, enum.Enum) else role}
+
+
+def _current_actor() -> Any:
+    if has_request_context():
+        from flask_login import current_user
+        if current_user and current_user.is_authenticated:
+            return current_user._get_current_object()
+        return "anonymous"
+    if _has_app_g() and g.get("audit_actor"):
+        return g.audit_actor
+    return "system"
+
+
+def _source_address() -> str | None:
+    return request.remote_addr if has_request_context() else None
+
+
+def _object_type(obj: Any) -> str:
+    return getattr(obj, "__audit_name__", None) or type(obj).__name__.lower()
+
+
+def _object_id(obj: Any) -> str | None:
+    if obj is None:
+        return None
+    identity = inspect(obj).identity
+    return None if identity is None else ",".join(str(part) for part in identity)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(value)
+
+
+def recent(limit: int = 100, actions: Iterable[str] | None = None) -> list[AuditEntry]:
+    query = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)
+    if actions:
+        query = query.where(AuditEntry.action.in_(list(actions)))
+    return list(db.scalars(query))

@@ -1,0 +1,53 @@
+"""Celery, built from the same application factory.
+
+With ``CRISISLINE_REDIS_URL`` the broker is Redis; without it, kombu's SQLAlchemy
+transport on a SQLite file in the instance folder, so the embedded default needs no server.
+Tasks run inside an application context and take ids, never ORM objects.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import Celery, Task
+from flask import Flask, g
+
+from crisisline.database import db
+
+PERIODIC_TASKS = {
+    "verify-audit-chain": {
+        "task": "crisisline.audit.tasks.verify_audit_chain",
+        "schedule": timedelta(hours=1),
+    },
+}
+
+
+def create_celery(app: Flask) -> Celery:
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                g.audit_actor = f"system:worker:{self.name}"
+                try:
+                    return self.run(*args, **kwargs)
+                finally:
+                    db.remove()
+
+    settings = app.extensions["crisisline.settings"]
+    broker = settings.redis_url or f"sqla+sqlite:///{settings.instance_path / 'broker.sqlite'}"
+    celery = Celery(app.import_name, task_cls=FlaskTask)
+    celery.conf.update(
+        broker_url=broker,
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        task_acks_late=True,  # a task lost with its worker is delivered again
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_always_eager=app.config.get("CELERY_ALWAYS_EAGER", False),
+        task_eager_propagates=True,
+        beat_schedule=PERIODIC_TASKS,
+        beat_schedule_filename=str(settings.instance_path / "celerybeat-schedule"),
+        timezone="UTC",
+        imports=("crisisline.audit.tasks",),
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery

@@ -1,0 +1,178 @@
+"""Configuration from the environment, in one place.
+
+Every setting Crisisline reads from the environment is parsed and validated here, so a
+malformed value stops the process at start-up with a message naming the variable, instead
+of failing later in the middle of a call.
+"""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENVIRONMENTS = ("development", "production", "testing")
+SUPPORTED_DATABASES = ("sqlite", "postgresql")
+TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+E164 = re.compile(r"^\+[1-9]\d{4,14}$")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    instance_path: Path
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    public_url: str
+    twilio_account_sid: str | None
+    twilio_auth_token: str | None
+    backup_line: str | None
+    break_glass_minutes: int = 30
+    login_rate_limit: str = "5 per minute"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def flask_config(self) -> dict:
+        """The mapping given to ``app.config``."""
+        return {
+            "ENV_NAME": self.env,
+            "TESTING": self.env == "testing",
+            "SECRET_KEY": self.secret_key,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "PUBLIC_URL": self.public_url,
+            "TWILIO_ACCOUNT_SID": self.twilio_account_sid,
+            "TWILIO_AUTH_TOKEN": self.twilio_auth_token,
+            "BACKUP_LINE": self.backup_line,
+            "BREAK_GLASS_MINUTES": self.break_glass_minutes,
+            "LOGIN_RATE_LIMIT": self.login_rate_limit,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": self.env == "production",
+            "REMEMBER_COOKIE_SECURE": self.env == "production",
+            "WTF_CSRF_CHECK_DEFAULT": False,  # checked in auth, so Bearer API calls are exempt
+            "WTF_CSRF_TIME_LIMIT": None,
+            "BABEL_DEFAULT_LOCALE": "zh_Hans_CN",
+            "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+            "API_TITLE": "Crisisline API",
+            "API_VERSION": "v1",
+            "OPENAPI_VERSION": "3.0.3",
+            "OPENAPI_URL_PREFIX": "/api",
+            "OPENAPI_JSON_PATH": "openapi.json",
+            **self.extra,
+        }
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, instance_path: Path,
+                  overrides: Mapping | None = None) -> Settings:
+    """Read and validate the settings; raise :class:`ConfigError` naming a bad variable."""
+    env = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+
+    env_name = env.get("CRISISLINE_ENV", "development").strip() or "development"
+    if env_name not in ENVIRONMENTS:
+        raise ConfigError(
+            f"CRISISLINE_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env_name!r}")
+
+    database_url = overrides.pop("DATABASE_URL", None) or env.get("CRISISLINE_DATABASE_URL") \
+        or f"sqlite:///{instance_path / 'crisisline.sqlite'}"
+    database_url = _database_url(database_url)
+
+    redis_url = overrides.pop("REDIS_URL", None) or env.get("CRISISLINE_REDIS_URL") or None
+    if redis_url is not None:
+        parts = urlsplit(redis_url)
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise ConfigError("CRISISLINE_REDIS_URL must look like redis://host:6379/0, "
+                              f"not {redis_url!r}")
+
+    secret_key = overrides.pop("SECRET_KEY", None) or env.get("CRISISLINE_SECRET_KEY")
+    if not secret_key:
+        if env_name == "production":
+            raise ConfigError("CRISISLINE_SECRET_KEY is required when CRISISLINE_ENV=production "
+                              "(a long random string, the same for every web process)")
+        secret_key = _kept_secret_key(instance_path)
+    elif len(secret_key) < 32:
+        raise ConfigError("CRISISLINE_SECRET_KEY must be at least 32 characters long")
+
+    public_url = env.get("CRISISLINE_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+    parts = urlsplit(public_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("CRISISLINE_PUBLIC_URL must be an http(s) URL such as "
+                          f"https://hotline.example.cn, not {public_url!r}")
+
+    sid = env.get("TWILIO_ACCOUNT_SID") or None
+    if sid is not None and not TWILIO_SID.match(sid):
+        raise ConfigError("TWILIO_ACCOUNT_SID must be 'AC' followed by 32 hexadecimal digits")
+    token = env.get("TWILIO_AUTH_TOKEN") or None
+    if token is not None and not re.fullmatch(r"[0-9a-fA-F]{32}", token):
+        raise ConfigError("TWILIO_AUTH_TOKEN must be 32 hexadecimal digits")
+    if env_name == "production" and sid and not token:
+        raise ConfigError("TWILIO_AUTH_TOKEN is required when TWILIO_ACCOUNT_SID is set")
+
+    backup_line = env.get("CRISISLINE_BACKUP_LINE") or None
+    if backup_line is not None and not E164.match(backup_line):
+        raise ConfigError("CRISISLINE_BACKUP_LINE must be a phone number in E.164 form, "
+                          f"such as +8612356 or +861012356, not {backup_line!r}")
+
+    minutes = _positive_int(env, "CRISISLINE_BREAK_GLASS_MINUTES", 30)
+
+    return Settings(env=env_name, instance_path=instance_path, database_url=database_url,
+                    redis_url=redis_url, secret_key=secret_key, public_url=public_url,
+                    twilio_account_sid=sid, twilio_auth_token=token, backup_line=backup_line,
+                    break_glass_minutes=minutes, extra=overrides)
+
+
+def _database_url(raw: str) -> str:
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(f"CRISISLINE_DATABASE_URL is not a database URL: {raw!r}") from None
+    if url.get_backend_name() not in SUPPORTED_DATABASES:
+        raise ConfigError("CRISISLINE_DATABASE_URL must be a postgresql:// or sqlite:/// URL, "
+                          f"not {url.get_backend_name()!r}")
+    if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")  # psycopg 3 is the driver we ship
+    return url.render_as_string(hide_password=False)
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than zero")
+    return value
+
+
+def _kept_secret_key(instance_path: Path) -> str:
+    """The embedded default's secret key: generated on first run, then kept."""
+    path = instance_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process of the same instance won the race
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key

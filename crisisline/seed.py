@@ -1,0 +1,175 @@
+"""The demo district: ``crisisline seed-demo``. Safe to run again: it only adds what is
+missing, and sets every demo user's password to the one given."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+
+from casework.models import (Case, CaseSource, Guardian, Referral, ReportKind, RiskLevel,
+                             SchoolReport, Student)
+from crisisline import audit
+from crisisline.accounts.models import (HospitalKind, Organisation, OrgKind, SchoolUnit, Team,
+                                        TeamMember, UnitKind, User)
+from crisisline.accounts.services import create_user, hash_password
+from crisisline.database import db, utcnow
+from hotline.models import Channel, Contact
+
+CENTRE, MIDDLE_SCHOOL, COLLEGE = "HOTLINE-CENTRE", "SCH-NO1", "COL-NORMAL"
+PSYCHIATRIC_DEPARTMENT, MENTAL_HEALTH_CENTRE = "HOSP-PEOPLE1", "HOSP-MHC"
+ON_DUTY_TEAM = "值班组"
+
+ORGANISATIONS = [
+    (CENTRE, "省学生心理危机干预热线中心", OrgKind.HOTLINE_CENTRE, None),
+    (MIDDLE_SCHOOL, "市第一中学", OrgKind.SCHOOL, None),
+    (COLLEGE, "师范学院", OrgKind.SCHOOL, None),
+    (PSYCHIATRIC_DEPARTMENT, "市第一人民医院精神科", OrgKind.HOSPITAL,
+     HospitalKind.GRADE_2A_PSYCHIATRIC_DEPARTMENT),
+    (MENTAL_HEALTH_CENTRE, "市精神卫生中心", OrgKind.HOSPITAL, HospitalKind.SPECIALIST_PSYCHIATRIC),
+]
+
+# (username, role, display name, organisation codes)
+DEMO_USERS = [
+    ("demo_volunteer", "volunteer", "李晓雨（志愿者）", [CENTRE]),
+    ("demo_volunteer2", "volunteer", "王浩（志愿者）", [CENTRE]),
+    ("demo_volunteer3", "volunteer", "陈静（志愿者）", [CENTRE]),
+    ("demo_volunteer4", "volunteer", "周宁（志愿者）", [CENTRE]),
+    ("demo_counselor", "counselor", "张敏（值班咨询师）", [CENTRE]),
+    ("demo_supervisor", "supervisor", "刘建国（督导）", [CENTRE]),
+    ("demo_liaison", "hospital_liaison", "赵医生（医院联络员）", [PSYCHIATRIC_DEPARTMENT]),
+    ("demo_reporter", "reporter", "孙老师（班主任）", [MIDDLE_SCHOOL]),
+    ("demo_admin", "admin", "系统管理员", [CENTRE]),
+]
+
+SCHOOL_STRUCTURE = {
+    MIDDLE_SCHOOL: (UnitKind.GRADE, ["初一", "初二", "初三"], ["1班", "2班"],
+                    ["1号楼 101", "1号楼 102", "2号楼 201"]),
+    COLLEGE: (UnitKind.DEPARTMENT, ["心理学院", "计算机学院"], ["2024级1班", "2024级2班"],
+              ["桃李苑 3-204", "桃李苑 3-205", "杏林苑 1-101"]),
+}
+
+# (school, student number, name, birth date, guardian, relation, guardian phone)
+STUDENTS = [
+    (MIDDLE_SCHOOL, "2023010101", "王小明", date(2011, 3, 14), "王建华", "父亲", "+8613800000101"),
+    (MIDDLE_SCHOOL, "2023010102", "李思雨", date(2011, 7, 2), "李红", "母亲", "+8613800000102"),
+    (MIDDLE_SCHOOL, "2022010201", "赵子涵", date(2010, 1, 20), "赵强", "父亲", "+8613800000103"),
+    (MIDDLE_SCHOOL, "2021010301", "陈一凡", date(2009, 11, 5), "陈梅", "母亲", "+8613800000104"),
+    (COLLEGE, "24030101", "刘佳怡", date(2006, 5, 18), "刘军", "父亲", "+8613800000105"),
+    (COLLEGE, "24030102", "黄俊杰", date(2006, 9, 9), "黄丽", "母亲", "+8613800000106"),
+    (COLLEGE, "24050201", "吴欣然", date(2005, 12, 30), "吴斌", "父亲", "+8613800000107"),
+    (COLLEGE, "24050202", "孙浩宇", date(2006, 2, 11), "孙芳", "母亲", "+8613800000108"),
+]
+
+
+def seed_demo(password: str) -> None:
+    """Add the demo district; the caller commits."""
+    orgs = {code: _organisation(code, name, kind, hospital_kind)
+            for code, name, kind, hospital_kind in ORGANISATIONS}
+    for org in orgs.values():
+        if org.kind != OrgKind.HOTLINE_CENTRE:
+            org.centre_id = orgs[CENTRE].id
+    for code, structure in SCHOOL_STRUCTURE.items():
+        _school_units(orgs[code], *structure)
+    users = {username: _user(username, role, name, codes, password)
+             for username, role, name, codes in DEMO_USERS}
+    team = _team(orgs[CENTRE], ON_DUTY_TEAM, [users["demo_counselor"]])
+    students = [_student(orgs[row[0]], *row[1:]) for row in STUDENTS]
+    db.flush()
+    if db.scalar(select(func.count(Case.id)).where(Case.centre_id == orgs[CENTRE].id)) == 0:
+        _sample_records(orgs, users, team, students)
+        audit.record("demo.seed", orgs[CENTRE])
+
+
+def _organisation(code, name, kind, hospital_kind) -> Organisation:
+    org = Organisation.by_code(code)
+    if org is None:
+        org = Organisation(code=code, name=name, kind=kind, hospital_kind=hospital_kind)
+        db.add(org)
+        db.flush()
+        audit.record("organisation.create", org, changes=audit.diff(org))
+    return org
+
+
+def _school_units(school, top_kind, tops, classes, dormitories) -> None:
+    if db.scalar(select(func.count(SchoolUnit.id)).where(SchoolUnit.school_id == school.id)):
+        return
+    for top_name in tops:
+        top = SchoolUnit(school=school, kind=top_kind, name=top_name)
+        db.add(top)
+        db.add_all(SchoolUnit(school=school, kind=UnitKind.CLASS, name=name, parent=top)
+                   for name in classes)
+    db.add_all(SchoolUnit(school=school, kind=UnitKind.DORMITORY, name=name)
+               for name in dormitories)
+
+
+def _user(username, role, display_name, codes, password) -> User:
+    user = User.by_username(username)
+    if user is None:
+        return create_user(username, role, password, display_name=display_name,
+                           organisation_codes=codes)
+    user.password_hash = hash_password(password)
+    audit.record("user.password_reset", user, changes=audit.diff(user))
+    return user
+
+
+def _team(centre, name, members) -> Team:
+    team = db.scalar(select(Team).where(Team.centre_id == centre.id, Team.name == name))
+    if team is None:
+        team = Team(centre_id=centre.id, name=name)
+        db.add(team)
+        db.flush()
+    for member in members:
+        if db.get(TeamMember, (team.id, member.id)) is None:
+            db.add(TeamMember(team_id=team.id, user_id=member.id))
+    return team
+
+
+def _student(school, number, name, birth_date, guardian, relation, phone) -> Student:
+    student = db.scalar(select(Student).where(Student.school_id == school.id,
+                                              Student.student_number == number))
+    if student is None:
+        units = db.scalars(select(SchoolUnit).where(SchoolUnit.school_id == school.id)).all()
+        class_unit = next(u for u in units if u.kind == UnitKind.CLASS)
+        dormitory = next(u for u in units if u.kind == UnitKind.DORMITORY)
+        student = Student(school=school, student_number=number, name=name,
+                          birth_date=birth_date, class_unit_id=class_unit.id,
+                          dormitory_unit_id=dormitory.id,
+                          guardians=[Guardian(name=guardian, relation=relation, phone=phone)])
+        db.add(student)
+    return student
+
+
+def _sample_records(orgs, users, team, students) -> None:
+    now = utcnow()
+    centre = orgs[CENTRE]
+    owned = Case(centre_id=centre.id, student=students[4], source=CaseSource.HOTLINE_CONTACT,
+                 risk_level=RiskLevel.HIGH, state="reported", owner_id=users["demo_counselor"].id,
+                 summary="来电称已写好遗书，计划周末行动。")
+    on_team = Case(centre_id=centre.id, student=students[0], source=CaseSource.SCHOOL_REPORT,
+                   risk_level=RiskLevel.MODERATE, state="reported", team_id=team.id,
+                   reported_by_id=users["demo_reporter"].id,
+                   summary="班主任报告：近两周情绪低落，作文中提到“消失”。")
+    unassigned = Case(centre_id=centre.id, student=students[6], source=CaseSource.PARENT,
+                      risk_level=RiskLevel.LOW, state="reported", summary="家长来电：考试焦虑，失眠。")
+    db.add_all([owned, on_team, unassigned])
+    db.flush()
+    db.add_all([
+        Contact(centre_id=centre.id, channel=Channel.VOICE, caller_number="+8613900000001",
+                handled_by_id=users["demo_volunteer"].id, case_id=owned.id,
+                risk_level=RiskLevel.HIGH, summary="C-SSRS 筛查为高风险，已升级。",
+                created_at=now - timedelta(hours=3)),
+        Contact(centre_id=centre.id, channel=Channel.SMS, caller_number="+8613900000002",
+                handled_by_id=users["demo_volunteer"].id, risk_level=RiskLevel.LOW,
+                summary="期末压力大，已提供减压建议。", created_at=now - timedelta(hours=1)),
+        Contact(centre_id=centre.id, channel=Channel.WEB_CHAT,
+                handled_by_id=users["demo_volunteer2"].id, risk_level=RiskLevel.MODERATE,
+                summary="网聊：最近觉得活着没意思，无具体计划。"),
+        Referral(case_id=owned.id, hospital_id=orgs[PSYCHIATRIC_DEPARTMENT].id),
+        Referral(case_id=unassigned.id, hospital_id=orgs[MENTAL_HEALTH_CENTRE].id),
+        SchoolReport(school_id=orgs[MIDDLE_SCHOOL].id, student=students[0],
+                     reported_by_id=users["demo_reporter"].id, kind=ReportKind.AT_RISK,
+                     report_date=now.date(), note="作文中多次出现消极内容。"),
+        SchoolReport(school_id=orgs[MIDDLE_SCHOOL].id, student=students[0],
+                     reported_by_id=users["demo_reporter"].id, kind=ReportKind.ZERO,
+                     report_date=now.date()),
+    ])

@@ -1,0 +1,12 @@
+import marshmallow as ma
+
+
+class ContactOut(ma.Schema):
+    id = ma.fields.Integer()
+    channel = ma.fields.Function(lambda contact: contact.channel.value)
+    caller_number = ma.fields.String(allow_none=True)
+    handled_by_id = ma.fields.Integer(allow_none=True)
+    case_id = ma.fields.Integer(allow_none=True)
+    risk_level = ma.fields.Function(lambda contact: contact.risk_level.value)
+    summary = ma.fields.String()
+    created_at = ma.fields.DateTime()

@@ -1,0 +1,1 @@
+"""State machines declared once: the crisis case workflow and volunteer presence."""

@@ -6,6 +6,7 @@ worker and the ``crisisline`` command all build theirs with it.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Mapping
 
@@ -26,7 +27,9 @@ INSTANCE_PATH = Path(__file__).resolve().parent.parent / "instance"
 def create_app(config: Mapping | None = None, *, environ: Mapping[str, str] | None = None,
                instance_path: str | Path | None = None) -> Flask:
     """Build the application from the environment; ``config`` overrides settings (tests)."""
-    instance = Path(instance_path or INSTANCE_PATH)
+    environment = os.environ if environ is None else environ
+    instance = Path(instance_path or environment.get("CRISISLINE_INSTANCE_PATH")
+                    or INSTANCE_PATH)
     settings = load_settings(environ, instance_path=instance, overrides=config)
     instance.mkdir(parents=True, exist_ok=True)
 
@@ -38,7 +41,7 @@ def create_app(config: Mapping | None = None, *, environ: Mapping[str, str] | No
     app.extensions["crisisline.db_bind"] = engine
     app.teardown_appcontext(lambda _exc: database.db.remove())
 
-    from crisisline import models  # noqa: F401  (every table, before anything queries)
+    from crisisline import models, realtime  # noqa: F401  (tables; socket handlers)
     from crisisline.accounts import security
     security.init_app(app)
 

@@ -39,7 +39,8 @@ class Settings:
     twilio_auth_token: str | None
     backup_line: str | None
     break_glass_minutes: int = 30
-    login_rate_limit: str = "5 per minute"
+    login_rate_limit: str = "5 per minute"  # per account
+    login_address_rate_limit: str = "30 per minute"  # per address: a centre shares one NAT
     extra: dict = field(default_factory=dict)
 
     @property
@@ -60,6 +61,7 @@ class Settings:
             "BACKUP_LINE": self.backup_line,
             "BREAK_GLASS_MINUTES": self.break_glass_minutes,
             "LOGIN_RATE_LIMIT": self.login_rate_limit,
+            "LOGIN_ADDRESS_RATE_LIMIT": self.login_address_rate_limit,
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.env == "production",

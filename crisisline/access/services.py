@@ -12,7 +12,7 @@ from crisisline.access.rules import BREAK_GLASS_ROLES, RECORD_TYPES, VIEW, can, 
 from crisisline.accounts.models import User
 from crisisline.database import db, utcnow
 from crisisline.errors import Forbidden, InvalidInput, NotFound
-from crisisline.realtime import emit_after_commit
+from crisisline.realtime import emit_after_commit, supervisors_room
 
 MIN_REASON_LENGTH = 10
 OUTCOMES = ("justified", "unjustified")
@@ -30,10 +30,9 @@ def load_record(object_type: str, object_id: int):
 
 def break_glass(user: User, object_type: str, object_id: int, reason: str) -> BreakGlassGrant:
     """Open one record outside ``user``'s scope for a limited time, for a stated reason."""
-    if user.role not in BREAK_GLASS_ROLES:
-        audit.record("break_glass.open", outcome=audit.DENIED, object_type=object_type,
-                     object_id=object_id)
-        raise Forbidden("only counselors and supervisors may break the glass")
+    if user.role not in BREAK_GLASS_ROLES:  # the refusal is audited by the error handler
+        raise Forbidden("only counselors and supervisors may break the glass",
+                        object_type=object_type, object_id=object_id)
     reason = (reason or "").strip()
     if len(reason) < MIN_REASON_LENGTH:
         raise InvalidInput({"reason": f"give a reason of at least {MIN_REASON_LENGTH} characters"})
@@ -47,7 +46,7 @@ def break_glass(user: User, object_type: str, object_id: int, reason: str) -> Br
     for centre_id in user.centre_ids:
         emit_after_commit("alert.raised", {"kind": "break_glass", "user": user.username,
                                            "object_type": object_type},
-                          room=f"supervisors:{centre_id}")
+                          room=supervisors_room(centre_id))
     audit.record("break_glass.open", grant, changes={
         "object_type": {"new": object_type}, "object_id": {"new": obj.id},
         "reason": {"new": reason}, "expires_at": {"new": grant.expires_at.isoformat()}})

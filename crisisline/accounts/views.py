@@ -30,8 +30,12 @@ ROLE_HOME = {
 }
 
 
-def _login_rate() -> str:
+def _account_rate() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _address_rate() -> str:
+    return current_app.config["LOGIN_ADDRESS_RATE_LIMIT"]
 
 
 def _username_key() -> str:
@@ -39,8 +43,8 @@ def _username_key() -> str:
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_rate, methods=["POST"])
-@limiter.limit(_login_rate, methods=["POST"], key_func=_username_key)
+@limiter.limit(_address_rate, methods=["POST"])
+@limiter.limit(_account_rate, methods=["POST"], key_func=_username_key)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("accounts.home"))

@@ -1,0 +1,92 @@
+"""The access matrix: every (user, action, record) that is allowed, and nothing else.
+
+Each user stands in one relationship to the records of ``tests.world``. The test checks
+every combination, so a rule that is missing fails (an allowed triple is denied) and a rule
+that is too broad fails (a triple not listed is allowed).
+"""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from crisisline.access.models import BreakGlassGrant
+from crisisline.access.rules import ACTIONS, EDIT, VIEW, can, registered_rules, visible
+from crisisline.audit.models import AuditEntry
+from tests.world import build_world
+
+BOTH = (VIEW, EDIT)
+
+# user -> {record: actions}
+ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
+    "volunteer": {"contact": BOTH},
+    "other_volunteer": {"contact_b": BOTH},
+    "counselor": {"team_case": BOTH, "student": (VIEW,), "referral_h1": BOTH,
+                  "report": (VIEW,), "counselor_contact": BOTH},
+    "owner_counselor": {"owned_case": BOTH, "contact": (VIEW,)},
+    "outsider_counselor": {"case_b": BOTH, "student_b": (VIEW,), "referral_h2": BOTH,
+                           "report_b": (VIEW,)},
+    "supervisor": {"team_case": BOTH, "owned_case": BOTH, "contact": BOTH, "student": BOTH,
+                   "counselor_contact": BOTH,
+                   "referral_h1": BOTH, "report": (VIEW,), "audit_entry": (VIEW,),
+                   "counselor_grant": BOTH},
+    "other_supervisor": {"case_b": BOTH, "contact_b": BOTH, "student_b": BOTH,
+                         "referral_h2": BOTH, "report_b": (VIEW,), "audit_entry": (VIEW,)},
+    "liaison": {"referral_h1": BOTH},
+    "other_liaison": {"referral_h2": BOTH},
+    "reporter": {"report": BOTH},
+    "other_reporter": {"report_b": BOTH},
+    "admin": {"a_user": BOTH},
+}
+
+
+@pytest.fixture
+def world(ctx):
+    with ctx():
+        world = build_world()
+        world.records["audit_entry"] = AuditEntry()
+        world.records["a_user"] = world.users["volunteer"]
+        world.records["counselor_grant"] = BreakGlassGrant(user=world.users["counselor"])
+        yield world
+
+
+def _allowed(user: str, action: str, record: str) -> bool:
+    return action in ALLOWED.get(user, {}).get(record, ())
+
+
+def test_every_user_action_and_record_is_decided_as_listed(world):
+    wrong = [
+        (user, action, record, "allowed" if not expected else "denied")
+        for (user, u), action, (record, r) in itertools.product(
+            world.users.items(), ACTIONS, world.records.items())
+        if can(u, action, r) != (expected := _allowed(user, action, record))
+    ]
+    assert wrong == []
+
+
+def test_every_registered_rule_is_exercised_by_the_matrix(world):
+    exercised = {
+        (type(world.records[record]).__name__, action, world.users[user].role.value)
+        for user, records in ALLOWED.items()
+        for record, actions in records.items() for action in actions
+    }
+    assert registered_rules() == exercised
+
+
+def test_disabled_users_are_denied_everything(world):
+    from crisisline.database import utcnow
+    supervisor = world.users["supervisor"]
+    supervisor.disabled_at = utcnow()
+    assert not any(can(supervisor, action, record)
+                   for action in ACTIONS for record in world.records.values())
+
+
+def test_lists_show_exactly_the_records_a_user_may_view(world):
+    from crisisline.database import db
+    models = {type(r) for r in world.records.values()} - {AuditEntry, BreakGlassGrant,
+                                                          type(world.users["admin"])}
+    for (name, user), model in itertools.product(world.users.items(), models):
+        listed = set(db.scalars(visible(user, model)))
+        ours = {r for r in world.records.values() if isinstance(r, model)}
+        expected = {r for r in ours if can(user, VIEW, r)}
+        assert listed & ours == expected, (name, model.__name__)

@@ -1,0 +1,139 @@
+"""Test fixtures.
+
+SQLite by default; PostgreSQL when ``CRISISLINE_TEST_DATABASE_URL`` is set, Redis when
+``CRISISLINE_TEST_REDIS_URL`` is. Migrations are applied once per run; each test runs in
+a transaction that is rolled back afterwards (the code's own commits become savepoints).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from crisisline import create_app
+from crisisline.cli import upgrade_database
+from crisisline.database import db
+from crisisline.extensions import limiter
+
+TEST_DATABASE_URL = os.environ.get("CRISISLINE_TEST_DATABASE_URL")
+TEST_REDIS_URL = os.environ.get("CRISISLINE_TEST_REDIS_URL")
+ROOT = Path(__file__).resolve().parent.parent
+
+needs_postgres = pytest.mark.skipif(not TEST_DATABASE_URL, reason="needs PostgreSQL: set "
+                                    "CRISISLINE_TEST_DATABASE_URL")
+needs_redis = pytest.mark.skipif(not TEST_REDIS_URL, reason="needs Redis: set "
+                                 "CRISISLINE_TEST_REDIS_URL")
+
+
+def _reset_postgres_schema(url: str, schema: str = "public") -> None:
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    if TEST_DATABASE_URL:
+        _reset_postgres_schema(TEST_DATABASE_URL)
+        return TEST_DATABASE_URL
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'crisisline.sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def app(database_url, tmp_path_factory):
+    app = create_app({"DATABASE_URL": database_url, "REDIS_URL": TEST_REDIS_URL,
+                      "SECRET_KEY": "test-secret-key-" + "x" * 32,
+                      "CELERY_ALWAYS_EAGER": True},
+                     environ={"CRISISLINE_ENV": "testing"},
+                     instance_path=tmp_path_factory.mktemp("instance"))
+    upgrade_database(app)
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _rolled_back(request, app):
+    """Every test's writes live in one outer transaction that is rolled back."""
+    if request.node.get_closest_marker("commits"):
+        yield None
+        return
+    engine = app.extensions["crisisline.engine"]
+    connection = engine.connect()
+    transaction = connection.begin()
+    app.extensions["crisisline.db_bind"] = connection
+    limiter.reset()
+    try:
+        yield connection
+    finally:
+        db.remove()
+        app.extensions["crisisline.db_bind"] = engine
+        transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@contextmanager
+def app_context(app):
+    """Work with the database as a service would; leave no state behind in ``g``."""
+    with app.app_context():
+        yield db
+
+
+@pytest.fixture
+def ctx(app):
+    return lambda: app_context(app)
+
+
+@pytest.fixture
+def cli_database_url(tmp_path):
+    """A database of its own for the command line run as a separate process."""
+    if not TEST_DATABASE_URL:
+        yield f"sqlite:///{tmp_path / 'cli.sqlite'}"
+        return
+    schema = "cli_" + uuid.uuid4().hex[:8]
+    _reset_postgres_schema(TEST_DATABASE_URL, schema)
+    url = make_url(TEST_DATABASE_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    engine = create_engine(TEST_DATABASE_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture
+def crisisline(cli_database_url, tmp_path):
+    """Run the ``crisisline`` command as a user would, on its own database."""
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith(("CRISISLINE_", "TWILIO_"))}
+    environment.update(CRISISLINE_DATABASE_URL=cli_database_url, USER="tester",
+                       CRISISLINE_INSTANCE_PATH=str(tmp_path / "instance"))
+
+    def run(*args: str, check: bool = True, env: dict | None = None):
+        result = subprocess.run(
+            [sys.executable, "-m", "crisisline.cli", *args], capture_output=True, text=True,
+            cwd=tmp_path, env={**environment, **(env or {})}, timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"crisisline {' '.join(args)} failed:\n{result.stderr}")
+        return result
+    return run
+
+
+def login(client, username: str, password: str = "correct-horse-battery") :
+    """Sign in through the login form, CSRF token and all."""
+    page = client.get("/login")
+    token = page.get_data(as_text=True).split('name="csrf_token" type="hidden" value="')[1]\
+        .split('"')[0]
+    return client.post("/login", data={"csrf_token": token, "username": username,
+                                       "password": password})

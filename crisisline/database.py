@@ -103,9 +103,21 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def transaction_info(key: str) -> list:
+    """A list that lives as long as the current transaction: it is dropped on rollback.
+
+    The transaction is begun if need be, so a rollback before any SQL was sent still
+    counts (without one, SQLAlchemy's rollback is a no-op that fires no event).
+    """
+    session = db()
+    if not session.in_transaction():
+        session.begin()
+    return session.info.setdefault(key, [])
+
+
 def on_commit(callback: Callable[[], None]) -> None:
     """Run ``callback`` once the current transaction commits; drop it on rollback."""
-    db().info.setdefault("on_commit", []).append(callback)
+    transaction_info("on_commit").append(callback)
 
 
 @event.listens_for(Session, "after_commit")

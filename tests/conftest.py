@@ -32,20 +32,40 @@ needs_redis = pytest.mark.skipif(not TEST_REDIS_URL, reason="needs Redis: set "
                                  "CRISISLINE_TEST_REDIS_URL")
 
 
-def _reset_postgres_schema(url: str, schema: str = "public") -> None:
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+def _psycopg(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def _reset_postgres_schema(url: str, schema: str) -> None:
+    engine = create_engine(_psycopg(url))
     with engine.begin() as connection:
         connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine.dispose()
 
 
+@contextmanager
+def postgres_schema(prefix: str):
+    """A fresh PostgreSQL schema of our own, so concurrent test runs never collide."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    _reset_postgres_schema(TEST_DATABASE_URL, schema)
+    url = make_url(TEST_DATABASE_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        engine = create_engine(_psycopg(TEST_DATABASE_URL))
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
+def database_url(tmp_path_factory):
     if TEST_DATABASE_URL:
-        _reset_postgres_schema(TEST_DATABASE_URL)
-        return TEST_DATABASE_URL
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'crisisline.sqlite'}"
+        with postgres_schema("test") as url:
+            yield url
+        return
+    yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'crisisline.sqlite'}"
 
 
 @pytest.fixture(scope="session")
@@ -99,17 +119,11 @@ def ctx(app):
 @pytest.fixture
 def cli_database_url(tmp_path):
     """A database of its own for the command line run as a separate process."""
-    if not TEST_DATABASE_URL:
-        yield f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    if TEST_DATABASE_URL:
+        with postgres_schema("cli") as url:
+            yield url
         return
-    schema = "cli_" + uuid.uuid4().hex[:8]
-    _reset_postgres_schema(TEST_DATABASE_URL, schema)
-    url = make_url(TEST_DATABASE_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False)
-    engine = create_engine(TEST_DATABASE_URL.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    engine.dispose()
+    yield f"sqlite:///{tmp_path / 'cli.sqlite'}"
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField
+from wtforms import PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from crisisline.accounts.models import Role
+from crisisline.i18n import ROLE_LABELS
 
 
 class LoginForm(FlaskForm):
@@ -14,7 +15,8 @@ class LoginForm(FlaskForm):
 class CreateUserForm(FlaskForm):
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=80)])
     display_name = StringField(_l("Display name"), validators=[Length(max=120)])
-    role = SelectField(_l("Role"), choices=[(r.value, r.value) for r in Role])
+    role = SelectField(_l("Role"), choices=[SelectChoice(r.value, ROLE_LABELS[r.value])
+                                             for r in Role])
     organisation = StringField(_l("Organisation code"), validators=[Length(max=40)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=256)])
 

@@ -23,7 +23,7 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
 from crisisline.audit.models import GENESIS_HASH, AuditChainHead, AuditEntry
-from crisisline.database import db, utcnow
+from crisisline.database import db, transaction_info, utcnow
 
 SUCCESS, DENIED, FAILURE = "success", "denied", "failure"
 
@@ -55,7 +55,7 @@ def record(action: str, obj: Any = None, *, outcome: str = SUCCESS, changes: dic
         object_id=None if object_id is None else str(object_id),
         outcome=outcome, changes=changes or {}, actor=_actor(actor),
         request_id=request_id(), source_address=_source_address(), occurred_at=utcnow())
-    db().info.setdefault("audit_pending", []).append(pending)
+    transaction_info("audit_pending").append(pending)
 
 
 def record_read(obj: Any, *, actor: Any = None, via: str | None = None) -> None:

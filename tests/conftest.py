@@ -151,3 +151,56 @@ def login(client, username: str, password: str = "correct-horse-battery") :
         .split('"')[0]
     return client.post("/login", data={"csrf_token": token, "username": username,
                                        "password": password})
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The app served on a loopback port, for real Socket.IO clients.
+
+    Its requests use the same test connection as the test itself, so they see the test's
+    data; with Redis configured, emits travel through Redis as they do in production.
+    """
+    import threading
+
+    from werkzeug.serving import make_server
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@contextmanager
+def console_connection(live_server: str, client, *, origin: str | None = None):
+    """A real Socket.IO console connection carrying ``client``'s browser session."""
+    import socketio
+
+    received: list[tuple[str, dict]] = []
+    console = socketio.Client(reconnection=False)
+    console.on("*", lambda event, data: received.append((event, data)), namespace="/console")
+    cookie = client.get_cookie("session")
+    headers = {"Origin": origin or live_server}
+    if cookie is not None:
+        headers["Cookie"] = f"session={cookie.value}"
+    try:
+        console.connect(live_server, namespaces=["/console"], headers=headers,
+                        transports=["polling"], wait_timeout=5)
+    except socketio.exceptions.ConnectionError:
+        pass
+    console.received = received
+    try:
+        yield console
+    finally:
+        console.disconnect()
+
+
+def wait_for(console, event: str, seconds: float = 5.0) -> list[dict]:
+    """Events arrive a moment after the emit; poll for them, bounded in time."""
+    import time
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = [data for name, data in console.received if name == event]
+        if found:
+            return found
+        time.sleep(0.05)
+    return []

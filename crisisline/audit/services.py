@@ -112,9 +112,16 @@ class ChainReport:
 def verify_chain(session: Session | None = None, batch: int = 5000) -> ChainReport:
     """Walk the whole chain; report the first entry that was edited, removed or moved."""
     session = session or db()
-    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
     rows = session.execute(select(AuditEntry).order_by(AuditEntry.seq)
                            .execution_options(yield_per=batch)).scalars()
+    try:
+        return _walk(session, rows)
+    finally:
+        rows.close()  # a server-side cursor on PostgreSQL: stopping early must close it
+
+
+def _walk(session: Session, rows: Iterable[AuditEntry]) -> ChainReport:
+    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
     for entry in rows:
         if entry.seq != expected_seq:
             missing = expected_seq if entry.seq > expected_seq else entry.seq

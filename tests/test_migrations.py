@@ -1,0 +1,63 @@
+"""The migrations: one line of history, a schema that matches the models, and the audit anchor.
+
+The session's database was built by running the migrations (``conftest.app``), so what is
+compared here is what ``crisisline init`` produces, not ``metadata.create_all``.
+"""
+from __future__ import annotations
+
+import pprint
+import re
+
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, select, text
+
+from crisisline import models
+from crisisline.audit.models import GENESIS_HASH, AuditEntry
+from tests.conftest import ROOT
+
+MIGRATIONS = ROOT / "migrations"
+
+
+def _script_directory() -> ScriptDirectory:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config)
+
+
+def test_there_is_exactly_one_alembic_head():
+    heads = _script_directory().get_heads()
+    assert len(heads) == 1, (
+        f"the migrations have {len(heads)} heads {heads}; merge them "
+        "(alembic merge heads) so upgrade 'head' is unambiguous")
+
+
+def test_the_database_is_migrated_to_that_head(app):
+    connection = app.extensions["crisisline.db_bind"]
+    current = MigrationContext.configure(connection).get_current_heads()
+    assert set(current) == set(_script_directory().get_heads())
+
+
+def test_models_match_the_migrations(app):
+    connection = app.extensions["crisisline.db_bind"]
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    diff = compare_metadata(context, models.metadata)
+    assert diff == [], (
+        "the models and the migrated database differ; write a migration "
+        "(alembic revision --autogenerate) for:\n" + pprint.pformat(diff, width=100))
+
+
+def test_the_audit_chain_starts_from_its_genesis_row(app):
+    connection = app.extensions["crisisline.db_bind"]
+    rows = connection.execute(
+        text("SELECT id, last_seq, last_hash FROM audit_chain_head ORDER BY id")).all()
+    assert [row.id for row in rows] == [1], f"expected the single anchor row id=1, got {rows}"
+    head = rows[0]
+    assert head.last_seq >= 0
+    assert re.fullmatch(r"[0-9a-f]{64}", head.last_hash), head.last_hash
+    # nothing appended yet (only tests marked ``commits`` could have): the head is the genesis
+    entries = connection.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+    if entries == 0:
+        assert (head.last_seq, head.last_hash) == (0, GENESIS_HASH)

@@ -1,0 +1,38 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-postgres translations clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Crisisline needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	@touch $@
+
+## Start the demo on the embedded default (SQLite, no servers) at http://127.0.0.1:5000
+demo: install
+	$(BIN)/crisisline demo
+
+## Run the test suite (SQLite; PostgreSQL/Redis when CRISISLINE_TEST_* are set)
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## The same suite on the local PostgreSQL and Redis
+test-postgres: install
+	CRISISLINE_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \
+	CRISISLINE_TEST_REDIS_URL=redis://127.0.0.1:6379/0 $(BIN)/pytest $(PYTEST_ARGS)
+
+## Re-extract UI messages, merge them into the Chinese catalog, and compile it
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o /tmp/crisisline.pot --no-location crisisline hotline casework state_machines
+	$(BIN)/pybabel update -i /tmp/crisisline.pot -d crisisline/translations -l zh_Hans_CN --no-location
+	$(BIN)/pybabel compile -d crisisline/translations -l zh_Hans_CN
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

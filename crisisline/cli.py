@@ -6,6 +6,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 from functools import wraps
 from pathlib import Path
 
@@ -188,27 +189,20 @@ def demo(port: int, password: str | None):
     click.echo(f"\nCrisisline demo: open http://127.0.0.1:{port} and sign in as a demo user "
                f"above (password {password}). Ctrl-C stops it.\n")
 
-    def stop(*_):
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-
-    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
-    try:
-        while all(child.poll() is None for child in children):
-            try:
-                children[0].wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop()
+    stopping = threading.Event()
+    # Ctrl-C (or a service manager's SIGTERM) asks to stop; children are then ended in turn
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    while not stopping.is_set() and all(child.poll() is None for child in children):
+        stopping.wait(0.5)
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
     click.echo("Crisisline demo stopped.")
 
 

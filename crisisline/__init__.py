@@ -58,7 +58,8 @@ def create_app(config: Mapping | None = None, *, environ: Mapping[str, str] | No
     _register_request_hooks(app)
     _register_error_handlers(app)
     app.jinja_env.globals.update(get_locale=get_locale, **template_globals())
-    app.jinja_env.filters["datetimeformat"] = format_datetime
+    app.jinja_env.filters["datetimeformat"] = lambda value: format_datetime(
+        value, "yyyy-MM-dd HH:mm")  # in the centre's time zone; unambiguous in both languages
     logging.getLogger("crisisline").setLevel(logging.INFO)
 
     from crisisline.celery_app import create_celery

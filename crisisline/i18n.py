@@ -22,6 +22,7 @@ STATE_LABELS = {
     "on_leave": _l("On leave"), "return_review": _l("Return review"),
     "follow_up": _l("Follow-up"), "closed": _l("Closed"), "withdrawn": _l("Withdrawn"),
 }
+OUTCOME_LABELS = {"success": _l("Done"), "denied": _l("Refused"), "failure": _l("Failed")}
 REPORT_KIND_LABELS = {"at_risk": _l("Student at risk"), "daily": _l("Daily report"),
                       "zero": _l("Zero report")}
 
@@ -48,4 +49,5 @@ def template_globals() -> dict:
     return {"LANGUAGES": LANGUAGES, "html_lang": html_lang,
             "role_label": labeller(ROLE_LABELS), "risk_label": labeller(RISK_LABELS),
             "channel_label": labeller(CHANNEL_LABELS), "state_label": labeller(STATE_LABELS),
-            "report_kind_label": labeller(REPORT_KIND_LABELS)}
+            "report_kind_label": labeller(REPORT_KIND_LABELS),
+            "outcome_label": labeller(OUTCOME_LABELS)}

@@ -141,6 +141,15 @@ def crisisline(cli_database_url, tmp_path):
         if check and result.returncode != 0:
             raise AssertionError(f"crisisline {' '.join(args)} failed:\n{result.stderr}")
         return result
+
+    def start(*args: str, env: dict | None = None) -> subprocess.Popen:
+        """Start a long-running ``crisisline`` command (serve, worker) in the background."""
+        return subprocess.Popen([sys.executable, "-m", "crisisline.cli", *args], cwd=tmp_path,
+                                env={**environment, **(env or {})}, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    run.start = start
+    run.instance_path = tmp_path / "instance"
     return run
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -75,6 +76,12 @@ class Settings:
             "OPENAPI_VERSION": "3.0.3",
             "OPENAPI_URL_PREFIX": "/api",
             "OPENAPI_JSON_PATH": "openapi.json",
+            "API_SPEC_OPTIONS": {
+                "security": [{"bearerAuth": []}],
+                "components": {"securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer",
+                                   "description": "crisisline users token NAME"}}},
+            },
             **self.extra,
         }
 
@@ -148,6 +155,9 @@ def _database_url(raw: str) -> str:
                           f"not {url.get_backend_name()!r}")
     if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")  # psycopg 3 is the driver we ship
+    if url.drivername not in ("postgresql+psycopg", "sqlite", "sqlite+pysqlite"):
+        raise ConfigError(f"CRISISLINE_DATABASE_URL: the driver {url.drivername!r} is not "
+                          "installed; use postgresql:// (psycopg 3) or sqlite:///")
     return url.render_as_string(hide_password=False)
 
 
@@ -165,16 +175,26 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 def _kept_secret_key(instance_path: Path) -> str:
-    """The embedded default's secret key: generated on first run, then kept."""
+    """The embedded default's secret key: generated on first run, then kept.
+
+    The key is written in full to a private temporary file and then linked into place,
+    which fails if another process got there first; so no process ever reads a partly
+    written key, and all processes of one instance agree on it.
+    """
     path = instance_path / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    instance_path.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process of the same instance won the race
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key)
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=instance_path, prefix=".secret_key.")
+        try:
+            with os.fdopen(fd, "w") as handle:  # mkstemp creates it 0600
+                handle.write(secrets.token_urlsafe(48))
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process of the same instance won the race; use its key
+        finally:
+            os.unlink(temporary)
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise ConfigError(f"CRISISLINE_SECRET_KEY: the kept key in {path} is damaged "
+                          "(shorter than 32 characters); delete the file to generate a new one")
     return key

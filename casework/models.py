@@ -4,8 +4,8 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String, Text, false
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from crisisline.accounts.models import Organisation
 from crisisline.database import Base, enum_column, utcnow
@@ -81,12 +81,25 @@ class Case(Base):
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
     reported_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     summary: Mapped[str] = mapped_column(Text, default="", info={"sensitive": True})
+    # what the workflow's events established, kept on the case for lists and rules
+    responder: Mapped[str | None] = mapped_column(String(120))
+    watcher: Mapped[str | None] = mapped_column(String(120))  # 即时监护: continuous watch
+    hospital_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    legal_basis: Mapped[str | None] = mapped_column(String(40))
+    danger_to_others: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # 日报告/零报告 required
+    daily_reports: Mapped[bool] = mapped_column(default=False, server_default=false())
+    leave_kind: Mapped[str | None] = mapped_column(String(20))
+    leave_expected_end: Mapped[date | None] = mapped_column(Date)
+    closed_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     student: Mapped[Student | None] = relationship(back_populates="cases")
     referrals: Mapped[list[Referral]] = relationship(back_populates="case")
+    history: Mapped[list[CaseHistory]] = relationship(order_by="CaseHistory.id",
+                                                      back_populates="case")
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -101,6 +114,7 @@ class Referral(Base):
     hospital_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     arrived_at: Mapped[datetime | None]
+    discharged_at: Mapped[datetime | None]
 
     case: Mapped[Case] = relationship(back_populates="referrals")
     hospital: Mapped[Organisation] = relationship()
@@ -122,3 +136,139 @@ class SchoolReport(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     student: Mapped[Student | None] = relationship()
+
+
+class CaseHistory(Base):
+    """One applied workflow event: who, when, from where to where, with what data."""
+
+    __tablename__ = "case_history"
+    __audit_name__ = "case_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    event: Mapped[str] = mapped_column(String(40))
+    from_state: Mapped[str | None] = mapped_column(String(40))
+    to_state: Mapped[str] = mapped_column(String(40))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    case: Mapped[Case] = relationship(back_populates="history")
+
+
+class CaseNote(Base):
+    __tablename__ = "case_notes"
+    __audit_name__ = "case_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text, info={"sensitive": True})
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DocumentKind(str, enum.Enum):
+    SCHOOL_CONSENT_FORM = "school_consent_form"  # 学校送医同意书
+    GUARDIAN_ACKNOWLEDGEMENT = "guardian_acknowledgement"  # refusal of admission, signed
+    PARENT_NOTICE = "parent_notice"  # 家长告知书
+    RECOVERY_CERTIFICATE = "recovery_certificate"  # 康复证明
+    RETURN_APPLICATION = "return_application"  # 复学申请
+    DIAGNOSIS = "diagnosis"
+    OTHER = "other"
+
+
+class CaseDocument(Base):
+    """A signed form or certificate; the file is kept in the database with the case, so a
+    document and the step that needs it are committed together or not at all."""
+
+    __tablename__ = "case_documents"
+    __audit_name__ = "case_document"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[DocumentKind] = mapped_column(enum_column(DocumentKind, "document_kind"))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(80))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    issued_by_hospital_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    content: Mapped[bytes] = deferred(mapped_column(LargeBinary, info={"sensitive": True}))
+
+    issued_by_hospital: Mapped[Organisation | None] = relationship()
+
+
+class FollowUpKind(str, enum.Enum):
+    PHONE = "phone"
+    INTERVIEW = "interview"  # 监护性访谈
+    HOME_VISIT = "home_visit"  # 家访
+
+
+class FollowUpContact(Base):
+    __tablename__ = "follow_up_contacts"
+    __audit_name__ = "follow_up_contact"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[FollowUpKind] = mapped_column(enum_column(FollowUpKind, "follow_up_kind"))
+    outcome: Mapped[str] = mapped_column(Text, info={"sensitive": True})
+    occurred_at: Mapped[datetime]
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GuardianContactAttempt(Base):
+    """A try to reach the guardian; the school-consent path needs them logged."""
+
+    __tablename__ = "guardian_contact_attempts"
+    __audit_name__ = "guardian_contact_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    guardian_id: Mapped[int | None] = mapped_column(ForeignKey("guardians.id"))
+    attempted_at: Mapped[datetime]
+    reached: Mapped[bool] = mapped_column(default=False)
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class DeadlineStatus(str, enum.Enum):
+    PENDING = "pending"
+    MET = "met"  # the awaited step happened in time
+    FIRED = "fired"  # it did not: alerts were raised
+    CANCELLED = "cancelled"  # the case moved on or closed
+
+
+class Deadline(Base):
+    """A durable deadline: a row the scheduler polls, so none is lost with a worker."""
+
+    __tablename__ = "deadlines"
+    __table_args__ = (Index("ix_deadlines_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    due_at: Mapped[datetime]
+    status: Mapped[DeadlineStatus] = mapped_column(
+        enum_column(DeadlineStatus, "deadline_status"), default=DeadlineStatus.PENDING)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    settled_at: Mapped[datetime | None]
+
+    case: Mapped[Case] = relationship()
+
+
+class Alert(Base):
+    """An alert to one person, e.g. a missed deadline; texted once when Twilio is set."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    deadline_id: Mapped[int | None] = mapped_column(ForeignKey("deadlines.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None]
+    sms_status: Mapped[str | None] = mapped_column(String(20))  # sending | sent | failed
+    sms_sid: Mapped[str | None] = mapped_column(String(64))

@@ -50,3 +50,99 @@ class StudentOut(ma.Schema):
     name = ma.fields.String()
     birth_date = ma.fields.Date(allow_none=True)
     guardians = ma.fields.List(ma.fields.Nested(GuardianOut))
+
+
+class CaseDetail(CaseOut):
+    responder = ma.fields.String(allow_none=True)
+    watcher = ma.fields.String(allow_none=True)
+    hospital_id = ma.fields.Integer(allow_none=True)
+    legal_basis = ma.fields.String(allow_none=True)
+    daily_reports = ma.fields.Boolean()
+    leave_kind = ma.fields.String(allow_none=True)
+    leave_expected_end = ma.fields.Date(allow_none=True)
+    closed_at = ma.fields.DateTime(allow_none=True)
+    allowed_events = ma.fields.List(ma.fields.String())
+
+
+class OpenCase(ma.Schema):
+    source = ma.fields.String(required=True)
+    risk_level = ma.fields.String(required=True)
+    summary = ma.fields.String(load_default="")
+    student_id = ma.fields.Integer(load_default=None, strict=True)
+    owner_id = ma.fields.Integer(load_default=None, strict=True)
+
+
+class CaseFilters(ma.Schema):
+    state = ma.fields.String()
+    risk = ma.fields.String()
+    owner = ma.fields.Integer()
+    school = ma.fields.Integer()
+    overdue = ma.fields.Boolean()
+
+
+class EventRequest(ma.Schema):
+    version = ma.fields.Integer(required=True, strict=True)
+    data = ma.fields.Dict(load_default=dict)
+
+
+class HistoryOut(ma.Schema):
+    id = ma.fields.Integer()
+    event = ma.fields.String()
+    from_state = ma.fields.String(allow_none=True)
+    to_state = ma.fields.String()
+    actor_id = ma.fields.Integer(allow_none=True)
+    occurred_at = ma.fields.DateTime()
+    data = ma.fields.Dict()
+
+
+class NoteIn(ma.Schema):
+    body = ma.fields.String(required=True)
+
+
+class NoteOut(ma.Schema):
+    id = ma.fields.Integer()
+    author_id = ma.fields.Integer()
+    body = ma.fields.String()
+    created_at = ma.fields.DateTime()
+
+
+class DocumentIn(ma.Schema):
+    kind = ma.fields.String(required=True)
+    issued_by_hospital_id = ma.fields.Integer(load_default=None)
+
+
+class DocumentOut(ma.Schema):
+    id = ma.fields.Integer()
+    kind = _value("kind")
+    filename = ma.fields.String()
+    content_type = ma.fields.String()
+    size = ma.fields.Integer()
+    sha256 = ma.fields.String()
+    issued_by_hospital_id = ma.fields.Integer(allow_none=True)
+    created_at = ma.fields.DateTime()
+
+
+class FollowUpIn(ma.Schema):
+    kind = ma.fields.String(required=True)
+    outcome = ma.fields.String(required=True)
+    occurred_at = ma.fields.AwareDateTime(required=True)
+
+
+class FollowUpOut(ma.Schema):
+    id = ma.fields.Integer()
+    kind = _value("kind")
+    outcome = ma.fields.String()
+    occurred_at = ma.fields.DateTime()
+
+
+class GuardianAttemptIn(ma.Schema):
+    reached = ma.fields.Boolean(required=True)
+    note = ma.fields.String(load_default="")
+    guardian_id = ma.fields.Integer(load_default=None)
+
+
+class GuardianAttemptOut(ma.Schema):
+    id = ma.fields.Integer()
+    reached = ma.fields.Boolean()
+    attempted_at = ma.fields.DateTime()
+    note = ma.fields.String()

@@ -1,14 +1,13 @@
-"""Pages for counselors, supervisors, hospital liaisons and school reporters, and the
-record-reading API. Each list is narrowed by the access rules' scopes."""
+"""Pages for counselors, supervisors, hospital liaisons and school reporters. Each list is
+narrowed by the access rules' scopes."""
 from __future__ import annotations
 
 from flask import Blueprint, render_template
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from flask_smorest import Blueprint as ApiBlueprint
 
-from casework.models import Case, Referral, SchoolReport, Student
-from casework.schemas import CaseOut, ReferralOut, SchoolReportOut, StudentOut
+from casework.models import Case, Referral, SchoolReport
+from casework.schemas import CaseOut
 from crisisline.access.rules import visible
 from crisisline.access.services import open_record, pending_reviews
 from crisisline.accounts.models import Role
@@ -16,8 +15,6 @@ from crisisline.accounts.security import require_role
 from crisisline.database import db
 
 blueprint = Blueprint("casework", __name__, template_folder="templates")
-api_blueprint = ApiBlueprint("records", __name__, url_prefix="/api",
-                             description="Students, cases, referrals and school reports")
 
 
 def _latest(model, limit: int = 50):
@@ -56,20 +53,3 @@ def case_page(record_id: int):
     case = open_record(current_user, "case", record_id)
     db.commit()
     return render_template("record.html", title=_l("Case"), record=CaseOut().dump(case))
-
-
-def _api_read(path: str, object_type: str, schema):
-    @api_blueprint.route(path, endpoint=f"api_{object_type}")
-    @api_blueprint.response(200, schema)
-    @login_required
-    def read(record_id: int):
-        record = open_record(current_user, object_type, record_id)
-        db.commit()
-        return record
-    return read
-
-
-_api_read("/cases/<int:record_id>", "case", CaseOut)
-_api_read("/referrals/<int:record_id>", "referral", ReferralOut)
-_api_read("/school-reports/<int:record_id>", "school_report", SchoolReportOut)
-_api_read("/students/<int:record_id>", "student", StudentOut)

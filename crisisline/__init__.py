@@ -36,6 +36,8 @@ def create_app(config: Mapping | None = None, *, environ: Mapping[str, str] | No
     app = Flask(__name__, instance_path=str(instance))
     app.config.update(settings.flask_config())
     app.extensions["crisisline.settings"] = settings
+    from casework.policy import load_policy
+    app.extensions["crisisline.policy"] = load_policy(environment.get("CRISISLINE_POLICY_FILE"))
     engine = database.make_engine(settings.database_url)
     app.extensions["crisisline.engine"] = engine
     app.extensions["crisisline.db_bind"] = engine
@@ -68,7 +70,7 @@ def create_app(config: Mapping | None = None, *, environ: Mapping[str, str] | No
 
 
 def _register_blueprints(app: Flask) -> None:
-    from casework.views import api_blueprint as casework_api
+    from casework.api import blueprint as casework_api
     from casework.views import blueprint as casework_pages
     from crisisline.access.views import api_blueprint as access_api
     from crisisline.access.views import blueprint as access_pages

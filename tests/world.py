@@ -76,10 +76,14 @@ def build_world() -> World:
                       risk_level=RiskLevel.MODERATE, owner_id=u["owner_counselor"].id)
     case_b = Case(centre_id=o["B"].id, student_id=student_b.id, source=CaseSource.PARENT,
                   risk_level=RiskLevel.LOW, owner_id=u["outsider_counselor"].id)
-    db.add_all([team_case, owned_case, case_b])
+    transfer_case = Case(centre_id=o["A"].id, source=CaseSource.HOTLINE_CONTACT,
+                         risk_level=RiskLevel.IMMINENT, owner_id=u["owner_counselor"].id,
+                         state="hospital_transfer")
+    db.add_all([team_case, owned_case, case_b, transfer_case])
     db.flush()
     w.records.update(
-        team_case=team_case, owned_case=owned_case, case_b=case_b,
+        team_case=team_case, owned_case=owned_case, case_b=case_b, transfer_case=transfer_case,
+        referral_transfer=Referral(case_id=transfer_case.id, hospital_id=o["H1"].id),
         student=student, student_b=student_b,
         contact=Contact(centre_id=o["A"].id, channel=Channel.VOICE, caller_number="+8613000000000",
                         handled_by_id=u["volunteer"].id, case_id=owned_case.id),

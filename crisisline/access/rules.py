@@ -172,6 +172,14 @@ def _supervisor_case(user: User, case: Case) -> bool:
     return case.centre_id in user.centre_ids
 
 
+@rule(Case, (VIEW,), Role.HOSPITAL_LIAISON)
+def _liaison_views_case_in_transfer(user: User, case: Case) -> bool:
+    """While a student is being taken to their hospital, so they can confirm arrival."""
+    hospitals = user.organisation_ids(OrgKind.HOSPITAL)
+    return case.state == "hospital_transfer" and any(
+        referral.hospital_id in hospitals for referral in case.referrals)
+
+
 # -- referrals ----------------------------------------------------------------------------
 
 @rule(Referral, ACTIONS, Role.HOSPITAL_LIAISON)
@@ -250,6 +258,12 @@ def _counselor_cases(user: User):
 @scope(Case, Role.SUPERVISOR)
 def _supervisor_cases(user: User):
     return Case.centre_id.in_(user.centre_ids)
+
+
+@scope(Case, Role.HOSPITAL_LIAISON)
+def _liaison_cases(user: User):
+    return (Case.state == "hospital_transfer") & Case.id.in_(
+        select(Referral.case_id).where(_liaison_referrals(user)))
 
 
 @scope(Contact, Role.VOLUNTEER)

@@ -1,0 +1,100 @@
+"""Durable deadlines: rows in the database, settled by the workflow, fired by a poller.
+
+No deadline lives in a Celery countdown: the scheduler polls due rows every few seconds
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several pollers never fire one twice), and a
+worker that dies mid-way leaves its rows pending for the next poll.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from casework.models import Alert, Case, Deadline, DeadlineStatus
+from casework.policy import policy
+from crisisline import audit
+from crisisline.accounts.models import Membership, Role, User
+from crisisline.database import db, utcnow
+from crisisline.realtime import emit_after_commit, user_room
+
+# what each kind of deadline waits for, in the words an alert uses
+KINDS = {
+    "responder_on_site": "responder_on_site_minutes",
+    "guardian_reached": "guardian_reached_minutes",
+    "hospital_arrival": "hospital_arrival_hours",
+    "first_follow_up": "first_follow_up_hours",
+    "outpatient_follow_up": "outpatient_follow_up_days",
+    "daily_report": "daily_report_hours",
+}
+FOLLOW_UP_KINDS = ("first_follow_up", "follow_up", "outpatient_follow_up")
+
+
+def schedule(case: Case, kind: str, *, due_at: datetime | None = None,
+             after: datetime | None = None) -> Deadline:
+    """Add a pending deadline (due after the policy's delay for ``kind``, unless given)."""
+    if due_at is None:
+        due_at = (after or utcnow()) + policy().delay(KINDS[kind])
+    deadline = Deadline(case_id=case.id, kind=kind, due_at=due_at)
+    db.add(deadline)
+    return deadline
+
+
+def pending(case: Case, *kinds: str) -> list[Deadline]:
+    query = select(Deadline).where(Deadline.case_id == case.id,
+                                   Deadline.status == DeadlineStatus.PENDING)
+    if kinds:
+        query = query.where(Deadline.kind.in_(kinds))
+    return list(db.scalars(query))
+
+
+def settle(case: Case, *kinds: str, status: DeadlineStatus = DeadlineStatus.MET) -> None:
+    """The awaited step happened (MET) or no longer applies (CANCELLED)."""
+    now = utcnow()
+    for deadline in pending(case, *kinds):
+        deadline.status, deadline.settled_at = status, now
+
+
+def overdue(case: Case, now: datetime | None = None) -> list[Deadline]:
+    now = now or utcnow()
+    return [deadline for deadline in pending(case) if deadline.due_at <= now]
+
+
+def fire_due(now: datetime | None = None, limit: int = 200) -> int:
+    """Fire every pending deadline that is due; the caller commits. Returns how many."""
+    now = now or utcnow()
+    due = db.scalars(select(Deadline).where(Deadline.status == DeadlineStatus.PENDING,
+                                            Deadline.due_at <= now)
+                     .order_by(Deadline.due_at).limit(limit)
+                     .with_for_update(skip_locked=True)).all()
+    for deadline in due:
+        _fire(deadline, now)
+    return len(due)
+
+
+def _fire(deadline: Deadline, now: datetime) -> None:
+    deadline.status, deadline.settled_at = DeadlineStatus.FIRED, now
+    case = deadline.case
+    audit.record("deadline.missed", deadline, changes={
+        "kind": {"new": deadline.kind}, "case_id": {"new": case.id},
+        "due_at": {"new": deadline.due_at.isoformat()}})
+    for recipient in _alert_recipients(case):
+        alert = Alert(recipient_id=recipient.id, case_id=case.id, deadline_id=deadline.id,
+                      kind=f"missed_{deadline.kind}")
+        db.add(alert)
+        emit_after_commit("alert.raised", {"kind": alert.kind, "case_id": case.id},
+                          room=user_room(recipient.id))
+    if deadline.kind == "daily_report" and case.daily_reports and case.state == "follow_up":
+        schedule(case, "daily_report", due_at=deadline.due_at + timedelta(
+            hours=policy().daily_report_hours))
+
+
+def _alert_recipients(case: Case) -> list[User]:
+    """The case owner and the supervisors of the case's centre."""
+    supervisors = db.scalars(select(User).join(Membership).where(
+        Membership.organisation_id == case.centre_id, User.role == Role.SUPERVISOR,
+        User.disabled_at.is_(None))).all()
+    owner = db.get(User, case.owner_id) if case.owner_id else None
+    recipients = {user.id: user for user in supervisors}
+    if owner is not None and owner.is_active:
+        recipients[owner.id] = owner
+    return list(recipients.values())

@@ -1,0 +1,64 @@
+"""The crisis policy: every deadline and threshold in one place.
+
+The defaults restate seed 003 and domain.md. A region overrides any of them with a JSON
+file named by ``CRISISLINE_POLICY_FILE``, e.g. ``{"guardian_reached_minutes": 45}``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields, replace
+from datetime import timedelta
+from pathlib import Path
+
+from flask import current_app
+
+from crisisline.config import ConfigError
+
+
+@dataclass(frozen=True)
+class Policy:
+    responder_on_site_minutes: int = 30  # after dispatch
+    guardian_reached_minutes: int = 60  # after contact_guardian; then school consent opens
+    hospital_arrival_hours: int = 4  # after refer_to_hospital
+    first_follow_up_hours: int = 24  # after entering follow-up (48 at most)
+    weekly_follow_ups: int = 4  # then weekly for a month...
+    monthly_follow_up_days: int = 30  # ...then monthly
+    outpatient_follow_up_days: int = 7  # after hospital discharge
+    daily_report_hours: int = 24  # 日报告/零报告 for high-risk students in follow-up
+    leave_reminder_days: int = 3  # before a leave's expected end
+    min_follow_ups_to_close: int = 2
+    deadline_poll_seconds: int = 10
+
+    def __post_init__(self):
+        for item in fields(self):
+            if getattr(self, item.name) <= 0:
+                raise ConfigError(f"CRISISLINE_POLICY_FILE: {item.name} must be positive")
+        if self.first_follow_up_hours > 48:
+            raise ConfigError("CRISISLINE_POLICY_FILE: first_follow_up_hours must be at most "
+                              "48 (the first follow-up is due within 24-48 hours)")
+
+    def delay(self, name: str) -> timedelta:
+        value = getattr(self, name)
+        unit = name.rsplit("_", 1)[1]
+        return timedelta(**{unit: value})
+
+
+def load_policy(path: str | None) -> Policy:
+    if not path:
+        return Policy()
+    try:
+        overrides = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"CRISISLINE_POLICY_FILE: cannot read {path}: {error}") from None
+    known = {item.name for item in fields(Policy)}
+    if not isinstance(overrides, dict) or set(overrides) - known:
+        raise ConfigError(f"CRISISLINE_POLICY_FILE: unknown settings "
+                          f"{sorted(set(overrides) - known)}; known: {sorted(known)}")
+    if not all(isinstance(value, int) and not isinstance(value, bool)
+               for value in overrides.values()):
+        raise ConfigError("CRISISLINE_POLICY_FILE: every setting is a whole number")
+    return replace(Policy(), **overrides)
+
+
+def policy() -> Policy:
+    return current_app.extensions["crisisline.policy"]

@@ -1,0 +1,240 @@
+"""Casework services: opening cases, applying workflow events, and what hangs off a case.
+
+Every function takes the acting user, ids and plain values; none commits. Applying an
+event checks, in this order, and changes nothing if any check fails: the version the
+caller saw (409), the caller's right to act on this case (403), the event exists and leaves
+the case's state (409, listing the allowed events), the caller's role for the event (403),
+the event's data and the policy's rules for it (422, naming each field).
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+import marshmallow as ma
+from sqlalchemy import func, select
+
+from casework import deadlines, workflow
+from casework.policy import policy
+from casework.models import (Case, CaseDocument, CaseHistory, CaseNote, CaseSource,
+                             DocumentKind, FollowUpContact, FollowUpKind,
+                             GuardianContactAttempt, Guardian, RiskLevel, Student)
+from crisisline import audit
+from crisisline.access.rules import EDIT, VIEW, can
+from crisisline.accounts.models import Organisation, OrgKind, Role, Team, User
+from crisisline.database import db, utcnow
+from crisisline.errors import Conflict, Forbidden, InvalidInput, NotFound
+from crisisline.realtime import emit_after_commit, user_room
+from state_machines import case_workflow
+
+MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+DOCUMENT_SIGNATURES = {  # content types we accept, recognised by their first bytes
+    "application/pdf": b"%PDF-",
+    "image/png": b"\x89PNG\r\n\x1a\n",
+    "image/jpeg": b"\xff\xd8\xff",
+}
+
+
+def get_case(actor: User, case_id: int, action: str = VIEW) -> Case:
+    case = db.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} does not exist")
+    if not can(actor, action, case):
+        raise Forbidden(f"you may not {action} this case", object_type="case",
+                        object_id=case.id, break_glass_allowed=actor.role in (
+                            Role.COUNSELOR, Role.SUPERVISOR))
+    return case
+
+
+def open_case(actor: User, *, source: str, risk_level: str, summary: str = "",
+              student_id: int | None = None, owner_id: int | None = None) -> Case:
+    """Open a case in ``reported`` at the actor's centre, for its on-duty team."""
+    errors = {}
+    if actor.role not in (Role.VOLUNTEER, Role.COUNSELOR, Role.SUPERVISOR):
+        raise Forbidden("only hotline staff open cases")
+    centre_ids = sorted(actor.centre_ids)
+    if not centre_ids:
+        raise Forbidden("you belong to no hotline centre")
+    if source not in {s.value for s in CaseSource}:
+        errors["source"] = f"one of {', '.join(s.value for s in CaseSource)}"
+    if risk_level not in {r.value for r in RiskLevel}:
+        errors["risk_level"] = f"one of {', '.join(r.value for r in RiskLevel)}"
+    if student_id is not None and db.get(Student, student_id) is None:
+        errors["student_id"] = "no such student"
+    owner = db.get(User, owner_id) if owner_id is not None else None
+    if owner_id is not None and (owner is None or owner.role != Role.COUNSELOR
+                                 or centre_ids[0] not in owner.centre_ids):
+        errors["owner_id"] = "must be a counselor of your centre"
+    if errors:
+        raise InvalidInput(errors)
+    if owner is None and actor.role == Role.COUNSELOR:
+        owner = actor
+    team = db.scalar(select(Team).where(Team.centre_id == centre_ids[0]).order_by(Team.id))
+    case = Case(centre_id=centre_ids[0], student_id=student_id, source=CaseSource(source),
+                risk_level=RiskLevel(risk_level), summary=summary or "",
+                owner_id=owner.id if owner else None, team_id=team.id if team else None,
+                reported_by_id=actor.id, state=case_workflow.INITIAL)
+    db.add(case)
+    db.flush()
+    db.add(CaseHistory(case_id=case.id, event="open", from_state=None,
+                       to_state=case.state, actor_id=actor.id,
+                       data={"source": source, "risk_level": risk_level}))
+    audit.record("case.open", case, changes=audit.diff(case))
+    _announce(case)
+    return case
+
+
+def allowed_events(actor: User, case: Case) -> list[str]:
+    """The events ``actor`` may fire on ``case`` now (data requirements aside)."""
+    return [event.name for event in case_workflow.events_from(case.state)
+            if _may_fire(actor, case, event)]
+
+
+def fire_event(actor: User, case_id: int, event_name: str, data: dict | None,
+               version: int | None) -> Case:
+    """Apply a workflow event with its data; the history row and audit entry go with it."""
+    case = db.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} does not exist")
+    if not can(actor, VIEW, case):
+        raise Forbidden("you may not act on this case", object_type="case", object_id=case.id)
+    if version is None:
+        raise InvalidInput({"version": "send the case version you are acting on"})
+    if version != case.version:
+        raise Conflict("the case has changed since you loaded it", current_version=case.version,
+                       allowed_events=allowed_events(actor, case))
+    event = case_workflow.EVENTS_BY_NAME.get(event_name)
+    allowed = allowed_events(actor, case)
+    if event is None or event.source != case.state:
+        raise Conflict(f"'{event_name}' is not possible in state '{case.state}'",
+                       state=case.state, allowed_events=allowed)
+    if not _may_fire(actor, case, event):
+        raise Forbidden(f"you may not fire '{event_name}' on this case", state=case.state,
+                        allowed_events=allowed)
+    schema, apply = workflow.HANDLERS[event.name]
+    try:
+        values = schema().load(data or {})
+    except ma.ValidationError as error:
+        raise InvalidInput({field: "; ".join(_messages(problem))
+                            for field, problem in error.messages.items()}) from None
+    from_state = case.state
+    apply(case, values, actor)
+    case_workflow.bind(case)
+    case.trigger(event.name)
+    db.add(CaseHistory(case_id=case.id, event=event.name, from_state=from_state,
+                       to_state=case.state, actor_id=actor.id, data=schema().dump(values)))
+    audit.record(f"case.{event.name}", case, changes=audit.diff(case))
+    _announce(case)
+    return case
+
+
+def history(actor: User, case_id: int) -> list[CaseHistory]:
+    return get_case(actor, case_id).history
+
+
+def add_note(actor: User, case_id: int, body: str) -> CaseNote:
+    case = get_case(actor, case_id, EDIT)
+    if not (body or "").strip():
+        raise InvalidInput({"body": "a note cannot be empty"})
+    note = CaseNote(case_id=case.id, author_id=actor.id, body=body.strip())
+    db.add(note)
+    audit.record("case_note.create", note, changes={"case_id": {"new": case.id}})
+    return note
+
+
+def attach_document(actor: User, case_id: int, *, kind: str, filename: str, content: bytes,
+                    content_type: str, issued_by_hospital_id: int | None = None) -> CaseDocument:
+    """Attach a signed form or certificate; type and size are checked on the bytes."""
+    case = get_case(actor, case_id, EDIT)
+    errors = {}
+    if kind not in {k.value for k in DocumentKind}:
+        errors["kind"] = f"one of {', '.join(k.value for k in DocumentKind)}"
+    if not content:
+        errors["file"] = "the file is empty"
+    elif len(content) > MAX_DOCUMENT_BYTES:
+        errors["file"] = f"at most {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB"
+    elif not content.startswith(DOCUMENT_SIGNATURES.get(content_type, b"\0no match")):
+        errors["file"] = "must be a PDF, PNG or JPEG file (checked on its content)"
+    if issued_by_hospital_id is not None:
+        hospital = db.get(Organisation, issued_by_hospital_id)
+        if hospital is None or hospital.kind != OrgKind.HOSPITAL:
+            errors["issued_by_hospital_id"] = "must be a hospital"
+    if errors:
+        raise InvalidInput(errors)
+    document = CaseDocument(case_id=case.id, kind=DocumentKind(kind),
+                            filename=(filename or "document")[:200], content=content,
+                            content_type=content_type, size=len(content),
+                            sha256=hashlib.sha256(content).hexdigest(),
+                            issued_by_hospital_id=issued_by_hospital_id, uploaded_by_id=actor.id)
+    db.add(document)
+    audit.record("case_document.attach", document, changes={
+        "case_id": {"new": case.id}, "kind": {"new": kind}, "sha256": {"new": document.sha256}})
+    return document
+
+
+def record_follow_up(actor: User, case_id: int, *, kind: str, outcome: str,
+                     occurred_at: datetime) -> FollowUpContact:
+    """A follow-up contact meets the due follow-up and schedules the next one."""
+    case = get_case(actor, case_id, EDIT)
+    errors = {}
+    if kind not in {k.value for k in FollowUpKind}:
+        errors["kind"] = f"one of {', '.join(k.value for k in FollowUpKind)}"
+    if not (outcome or "").strip():
+        errors["outcome"] = "say what came of the contact"
+    if occurred_at > utcnow():
+        errors["occurred_at"] = "cannot be in the future"
+    if errors:
+        raise InvalidInput(errors)
+    contact = FollowUpContact(case_id=case.id, kind=FollowUpKind(kind), outcome=outcome.strip(),
+                              occurred_at=occurred_at, recorded_by_id=actor.id)
+    db.add(contact)
+    db.flush()
+    if case.state == "follow_up":  # weekly for the first month, then monthly
+        deadlines.settle(case, *deadlines.FOLLOW_UP_KINDS)
+        done = db.scalar(select(func.count(FollowUpContact.id))
+                         .where(FollowUpContact.case_id == case.id))
+        rules = policy()
+        interval = timedelta(days=7 if done <= rules.weekly_follow_ups
+                             else rules.monthly_follow_up_days)
+        deadlines.schedule(case, "follow_up", due_at=occurred_at + interval)
+    audit.record("follow_up_contact.create", contact, changes={"case_id": {"new": case.id},
+                                                               "kind": {"new": kind}})
+    return contact
+
+
+def record_guardian_attempt(actor: User, case_id: int, *, reached: bool, note: str = "",
+                            guardian_id: int | None = None) -> GuardianContactAttempt:
+    case = get_case(actor, case_id, EDIT)
+    if guardian_id is not None:
+        guardian = db.get(Guardian, guardian_id)
+        if guardian is None or guardian.student_id != case.student_id:
+            raise InvalidInput({"guardian_id": "must be a guardian of this case's student"})
+    attempt = GuardianContactAttempt(case_id=case.id, guardian_id=guardian_id, reached=reached,
+                                     note=note or "", attempted_at=utcnow(),
+                                     recorded_by_id=actor.id)
+    db.add(attempt)
+    audit.record("guardian_contact_attempt.create", attempt,
+                 changes={"case_id": {"new": case.id}, "reached": {"new": reached}})
+    return attempt
+
+
+def _may_fire(actor: User, case: Case, event: case_workflow.Event) -> bool:
+    if actor.role.value not in event.roles:
+        return False
+    if event.name == "confirm_arrival":  # the liaison sees the case only while in transfer
+        return can(actor, VIEW, case)
+    if event.name == "close" and case.owner_id == actor.id:
+        return False  # a case is closed by a supervisor who does not own it
+    return can(actor, EDIT, case)
+
+
+def _announce(case: Case) -> None:
+    payload = {"case_id": case.id, "state": case.state}
+    for user_id in {case.owner_id} - {None}:
+        emit_after_commit("case.updated", payload, room=user_room(user_id))
+
+
+def _messages(problem) -> list[str]:
+    if isinstance(problem, dict):
+        return [f"{key}: {'; '.join(_messages(value))}" for key, value in problem.items()]
+    return [str(item) for item in problem] if isinstance(problem, list) else [str(problem)]

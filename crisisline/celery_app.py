@@ -13,12 +13,14 @@ from flask import Flask, g
 
 from crisisline.database import db
 
-PERIODIC_TASKS = {
-    "verify-audit-chain": {
-        "task": "crisisline.audit.tasks.verify_audit_chain",
-        "schedule": timedelta(hours=1),
-    },
-}
+def periodic_tasks(app: Flask) -> dict:
+    poll = app.extensions["crisisline.policy"].deadline_poll_seconds
+    return {
+        "fire-due-deadlines": {"task": "casework.tasks.fire_due_deadlines",
+                               "schedule": timedelta(seconds=poll)},
+        "verify-audit-chain": {"task": "crisisline.audit.tasks.verify_audit_chain",
+                               "schedule": timedelta(hours=1)},
+    }
 
 
 def create_celery(app: Flask) -> Celery:
@@ -43,10 +45,10 @@ def create_celery(app: Flask) -> Celery:
         worker_prefetch_multiplier=1,
         task_always_eager=app.config.get("CELERY_ALWAYS_EAGER", False),
         task_eager_propagates=True,
-        beat_schedule=PERIODIC_TASKS,
+        beat_schedule=periodic_tasks(app),
         beat_schedule_filename=str(settings.instance_path / "celerybeat-schedule"),
         timezone="UTC",
-        imports=("crisisline.audit.tasks",),
+        imports=("crisisline.audit.tasks", "casework.tasks"),
     )
     celery.set_default()
     app.extensions["celery"] = celery

@@ -39,3 +39,54 @@ def test_a_worker_runs_a_task_sent_through_the_broker(crisisline):
         worker.stdout.close()
         sender.close()
     assert "audit chain intact: 0 entries" in output
+
+
+def test_a_deadline_that_fell_due_while_the_worker_was_down_fires_once_after_restart(
+        crisisline, cli_database_url):
+    import signal
+    from datetime import timedelta
+
+    from sqlalchemy import create_engine, func, select
+    from sqlalchemy.orm import Session
+
+    from casework.models import Alert, Case, Deadline, DeadlineStatus
+    from crisisline.audit.models import AuditEntry
+    from crisisline.database import utcnow
+
+    crisisline("init")
+    crisisline("seed-demo", "--password", "demo-password-1")
+    env = {"CRISISLINE_REDIS_URL": TEST_REDIS_URL} if TEST_REDIS_URL else {}
+    worker = crisisline.start("worker", "--concurrency=1", env=env)
+    assert "ready" in read_until(worker, "ready")
+    worker.send_signal(signal.SIGKILL)  # a crash, not a clean shutdown
+    worker.wait(timeout=10)
+    worker.stdout.close()
+
+    engine = create_engine(cli_database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with Session(engine) as session:
+        case = session.scalars(select(Case).where(Case.owner_id.is_not(None))).first()
+        due = Deadline(case_id=case.id, kind="responder_on_site",
+                       due_at=utcnow() - timedelta(minutes=1))
+        session.add(due)
+        session.commit()
+        deadline_id = due.id
+
+    def fired() -> tuple:
+        with Session(engine) as session:
+            return (session.get(Deadline, deadline_id).status,
+                    session.scalar(select(func.count()).where(
+                        AuditEntry.action == "deadline.missed")),
+                    session.scalar(select(func.count()).where(Alert.deadline_id == deadline_id)))
+
+    worker = crisisline.start("worker", "--concurrency=1", env=env)
+    try:
+        read_until(worker, "fired 1 due deadline", seconds=60)
+        status, missed, alerts = fired()
+        assert status == DeadlineStatus.FIRED and missed == 1 and alerts >= 2
+        read_until(worker, "never appears", seconds=12)  # at least one more poll
+        assert fired() == (status, missed, alerts)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        worker.stdout.close()
+        engine.dispose()

@@ -2,17 +2,29 @@
 narrowed by the access rules' scopes."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from casework.models import Case, Referral, SchoolReport
-from casework.schemas import CaseOut
+from flask import (Blueprint, Response, current_app, flash, redirect, render_template, request,
+                   url_for)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from markupsafe import Markup
+from sqlalchemy import select
+
+from casework import deadlines, services
+from casework.forms import event_data, event_form
+from casework.models import (Case, CaseDocument, DocumentKind, FollowUpContact, FollowUpKind,
+                             Referral, SchoolReport)
+from casework.picture import workflow_svg
+from casework.workflow import HANDLERS
 from crisisline.access.rules import visible
 from crisisline.access.services import open_record, pending_reviews
-from crisisline.accounts.models import Role
+from crisisline.accounts.models import Organisation, OrgKind, Role
 from crisisline.accounts.security import require_role
 from crisisline.database import db
+from crisisline.errors import Conflict, InvalidInput
+from crisisline.i18n import STATE_LABELS, field_label
 
 blueprint = Blueprint("casework", __name__, template_folder="templates")
 
@@ -52,4 +64,112 @@ def reporter_home():
 def case_page(record_id: int):
     case = open_record(current_user, "case", record_id)
     db.commit()
-    return render_template("record.html", title=_l("Case"), record=CaseOut().dump(case))
+    return _render_case(case)
+
+
+@blueprint.route("/cases/<int:record_id>/workflow.svg")
+@login_required
+def case_picture(record_id: int):
+    case = services.get_case(current_user, record_id)
+    return Response(_picture(case), mimetype="image/svg+xml")
+
+
+@blueprint.route("/cases", methods=["POST"])
+@require_role(Role.COUNSELOR, Role.SUPERVISOR)
+def open_case():
+    form = request.form
+    try:
+        case = services.open_case(
+            current_user, source=form.get("source", ""), risk_level=form.get("risk_level", ""),
+            summary=form.get("summary", ""),
+            student_id=int(form["student_id"]) if form.get("student_id", "").isdigit() else None)
+    except InvalidInput as error:
+        db.rollback()
+        for field, problem in error.fields.items():
+            flash(f"{field_label(field)}: {problem}", "error")
+        return redirect(url_for("casework.counselor_home"))
+    db.commit()
+    return redirect(url_for("casework.case_page", record_id=case.id))
+
+
+@blueprint.route("/cases/<int:record_id>/events/<event>", methods=["POST"])
+@login_required
+def case_event(record_id: int, event: str):
+    data = event_data(event, request.form) if event in HANDLERS else {}
+    version = request.form.get("version", "")
+    return _act(record_id, event, lambda: services.fire_event(
+        current_user, record_id, event, data, int(version) if version.isdigit() else None))
+
+
+@blueprint.route("/cases/<int:record_id>/follow-ups", methods=["POST"])
+@login_required
+def case_follow_up(record_id: int):
+    form = request.form
+    return _act(record_id, "follow_up", lambda: services.record_follow_up(
+        current_user, record_id, kind=form.get("kind", ""), outcome=form.get("outcome", ""),
+        occurred_at=_local_time(form.get("occurred_at", ""))))
+
+
+@blueprint.route("/cases/<int:record_id>/guardian-attempts", methods=["POST"])
+@login_required
+def case_guardian_attempt(record_id: int):
+    return _act(record_id, "guardian_attempt", lambda: services.record_guardian_attempt(
+        current_user, record_id, reached="reached" in request.form,
+        note=request.form.get("note", "")))
+
+
+@blueprint.route("/cases/<int:record_id>/documents", methods=["POST"])
+@login_required
+def case_document(record_id: int):
+    upload = request.files.get("file")
+    hospital = request.form.get("issued_by_hospital_id", "")
+    return _act(record_id, "document", lambda: services.attach_document(
+        current_user, record_id, kind=request.form.get("kind", ""),
+        filename=upload.filename if upload else "", content_type=upload.mimetype if upload
+        else "", content=upload.read(services.MAX_DOCUMENT_BYTES + 1) if upload else b"",
+        issued_by_hospital_id=int(hospital) if hospital.isdigit() else None))
+
+
+def _act(record_id: int, action: str, do):
+    """Run one change for the case page: commit and return to it, or show what was wrong."""
+    try:
+        do()
+    except (InvalidInput, Conflict) as error:
+        db.rollback()
+        case = services.get_case(current_user, record_id)
+        problems = error.details.get("fields") or {"": error.message}
+        return _render_case(case, errors=problems, failed=action), error.status
+    db.commit()
+    flash(_("Saved."), "success")
+    return redirect(url_for("casework.case_page", record_id=record_id))
+
+
+def _render_case(case: Case, errors: dict | None = None, failed: str | None = None):
+    events = services.allowed_events(current_user, case)
+    return render_template(
+        "casework/case.html", case=case, picture=Markup(_picture(case)),
+        events={event: event_form(event) for event in events}, errors=errors or {},
+        failed=failed, deadlines=deadlines.pending(case),
+        documents=db.scalars(select(CaseDocument).where(CaseDocument.case_id == case.id)
+                             .order_by(CaseDocument.id)).all(),
+        follow_ups=db.scalars(select(FollowUpContact).where(FollowUpContact.case_id == case.id)
+                              .order_by(FollowUpContact.occurred_at)).all(),
+        hospitals=db.scalars(select(Organisation).where(
+            Organisation.kind == OrgKind.HOSPITAL).order_by(Organisation.name)).all(),
+        document_kinds=[kind.value for kind in DocumentKind],
+        follow_up_kinds=[kind.value for kind in FollowUpKind])
+
+
+def _picture(case: Case) -> str:
+    visited = {row.to_state for row in case.history}
+    return workflow_svg({state: str(label) for state, label in STATE_LABELS.items()},
+                        current=case.state, visited=visited,
+                        taken={row.event for row in case.history})
+
+
+def _local_time(raw: str):
+    try:
+        zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+        return datetime.fromisoformat(raw).replace(tzinfo=zone)
+    except ValueError:
+        raise InvalidInput({"occurred_at": "a date and time, e.g. 2026-11-22T09:30"}) from None

@@ -54,16 +54,28 @@ def init(app: Flask):
     click.echo("database is at the newest migration")
 
 
-def upgrade_database(app: Flask) -> None:
+def upgrade_database(app: Flask, revision: str = "head") -> None:
     from alembic import command
     from alembic.config import Config
 
     config = Config(str(MIGRATIONS.parent / "alembic.ini"))
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["configure_logger"] = False
-    with app.extensions["crisisline.engine"].begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with app.extensions["crisisline.engine"].connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        # SQLite migrations rebuild tables, which it refuses while other tables point at
+        # them; foreign keys are off for the migration and checked before it commits
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise click.ClickException("the migration left broken references")
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 @main.command("seed-demo")

@@ -22,6 +22,65 @@ STATE_LABELS = {
     "on_leave": _l("On leave"), "return_review": _l("Return review"),
     "follow_up": _l("Follow-up"), "closed": _l("Closed"), "withdrawn": _l("Withdrawn"),
 }
+EVENT_LABELS = {
+    "triage_support": _l("Support plan (low/medium risk)"), "dispatch": _l("Dispatch to the scene"),
+    "escalate": _l("Escalate"), "contact_guardian": _l("On site: contact the guardian"),
+    "refer_to_hospital": _l("Refer to hospital"), "home_supervision": _l("Home supervision"),
+    "confirm_arrival": _l("Confirm arrival at hospital"),
+    "return_to_class": _l("Return to class"), "start_leave": _l("Start leave or suspension"),
+    "apply_return": _l("Apply to return"), "approve_return": _l("Approve return"),
+    "reject_return": _l("Reject return"), "withdraw": _l("Withdraw"), "close": _l("Close case"),
+    "reopen": _l("Reopen case"),
+}
+FIELD_LABELS = {
+    "risk_level": _l("Risk level"), "support_plan": _l("One-person support plan"),
+    "plan_owner_id": _l("Plan owner (user id)"), "responder": _l("Named responder"),
+    "emergency_services": _l("Emergency services called"), "reason": _l("Reason"),
+    "arrived_at": _l("Arrival time"), "watcher": _l("Person keeping continuous watch"),
+    "hospital_id": _l("Designated hospital"), "legal_basis": _l("Legal basis"),
+    "danger_to_others": _l("Danger to others"), "guardian_refused": _l("Guardian refused"),
+    "police_reference": _l("Police reference"),
+    "guardian_refused_admission": _l("Guardian refused admission"),
+    "acknowledgement_document_id": _l("Guardian's signed acknowledgement (document no.)"),
+    "diagnosis_outcome": _l("Diagnosis outcome"),
+    "parent_notice_document_id": _l("Signed parent notice (document no.)"),
+    "kind": _l("Kind"), "expected_end": _l("Expected end date"),
+    "certificate_document_id": _l("Recovery certificate (document no.)"),
+    "application_document_id": _l("Student's application (document no.)"),
+    "note": _l("Note"), "version": _l("Version"), "source": _l("Source"),
+    "summary": _l("Summary"), "outcome": _l("Outcome"), "occurred_at": _l("Time"),
+    "file": _l("File"), "follow_up_contacts": _l("Follow-up contacts"),
+    "deadlines": _l("Deadlines"), "guardian_contact_attempts": _l("Attempts to reach the guardian"),
+    "school_consent_form": _l("School consent form"), "student_id": _l("Student"),
+    "issued_by_hospital_id": _l("Issued by hospital"),
+}
+CHOICE_LABELS = {
+    "low": _l("Low"), "moderate": _l("Moderate"), "high": _l("High"), "imminent": _l("Imminent"),
+    "guardian_consent": _l("Guardian consent"),
+    "school_consent": _l("School consent (guardian unreachable)"),
+    "police_assisted": _l("Police assisted (danger to others)"),
+    "fit_to_study": _l("Fit to study"), "needs_leave": _l("Needs home rest"),
+    "needs_admission": _l("Needs admission"), "leave": _l("Leave"),
+    "suspension": _l("Suspension"), "home_rest": _l("Home rest"), "inpatient": _l("Inpatient"),
+    "guardian_took_home": _l("Guardian took the student home"),
+    "leave_expired": _l("Leave expired without application"),
+    "failed_review": _l("Failed review"), "family_decision": _l("Family decision"),
+    "phone": _l("Phone"), "interview": _l("Interview"), "home_visit": _l("Home visit"),
+    "school_consent_form": _l("School consent form"),
+    "guardian_acknowledgement": _l("Guardian's acknowledgement"),
+    "parent_notice": _l("Parent notice"), "recovery_certificate": _l("Recovery certificate"),
+    "return_application": _l("Return application"), "diagnosis": _l("Diagnosis"),
+    "other": _l("Other"), "hotline_contact": _l("Hotline contact"),
+    "school_report": _l("School report"), "screening": _l("Screening"),
+    "parent": _l("Parent"), "hospital": _l("Hospital"),
+}
+DEADLINE_LABELS = {
+    "responder_on_site": _l("Responder on site"), "guardian_reached": _l("Guardian reached"),
+    "hospital_arrival": _l("Arrival at hospital confirmed"),
+    "first_follow_up": _l("First follow-up"), "follow_up": _l("Next follow-up"),
+    "outpatient_follow_up": _l("Outpatient follow-up"), "daily_report": _l("Daily report"),
+    "leave_ending": _l("Leave ending"),
+}
 OUTCOME_LABELS = {"success": _l("Done"), "denied": _l("Refused"), "failure": _l("Failed")}
 REPORT_KIND_LABELS = {"at_risk": _l("Student at risk"), "daily": _l("Daily report"),
                       "zero": _l("Zero report")}
@@ -43,6 +102,10 @@ def html_lang(locale: str) -> str:
     return "zh-CN" if locale.startswith("zh") else locale
 
 
+def field_label(name: str) -> str:
+    return str(FIELD_LABELS.get(name, name))
+
+
 def template_globals() -> dict:
     def labeller(labels):
         return lambda value: labels.get(value, value)
@@ -50,4 +113,6 @@ def template_globals() -> dict:
             "role_label": labeller(ROLE_LABELS), "risk_label": labeller(RISK_LABELS),
             "channel_label": labeller(CHANNEL_LABELS), "state_label": labeller(STATE_LABELS),
             "report_kind_label": labeller(REPORT_KIND_LABELS),
-            "outcome_label": labeller(OUTCOME_LABELS)}
+            "outcome_label": labeller(OUTCOME_LABELS), "event_label": labeller(EVENT_LABELS),
+            "field_label": field_label, "choice_label": labeller(CHOICE_LABELS),
+            "deadline_label": labeller(DEADLINE_LABELS)}

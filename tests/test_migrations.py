@@ -61,3 +61,34 @@ def test_the_audit_chain_starts_from_its_genesis_row(app):
     entries = connection.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
     if entries == 0:
         assert (head.last_seq, head.last_hash) == (0, GENESIS_HASH)
+
+
+def test_a_database_holding_data_upgrades_from_the_first_revision(crisisline, cli_database_url):
+    """The embedded default keeps its data across releases: rows survive every migration."""
+    from sqlalchemy import create_engine, text
+
+    from crisisline import create_app
+    from crisisline.cli import upgrade_database
+
+    first = create_app({"DATABASE_URL": cli_database_url, "SECRET_KEY": "k" * 40},
+                       environ={"CRISISLINE_ENV": "testing"},
+                       instance_path=crisisline.instance_path)
+    upgrade_database(first, "0001_foundation")
+    engine = create_engine(cli_database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO organisations (id, code, name, kind, created_at) VALUES "
+            "(1, 'C', 'centre', 'hotline_centre', '2026-01-01 00:00:00'),"
+            "(2, 'H', 'hospital', 'hospital', '2026-01-01 00:00:00')"))
+        connection.execute(text(
+            "INSERT INTO cases (id, centre_id, source, risk_level, state, summary, version, "
+            "created_at, updated_at) VALUES (1, 1, 'parent', 'high', 'reported', 's', 1, "
+            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+        connection.execute(text("INSERT INTO referrals (id, case_id, hospital_id, created_at) "
+                                "VALUES (1, 1, 2, '2026-01-01 00:00:00')"))
+    crisisline("init")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT state, danger_to_others FROM cases")).all() == \
+            [("reported", False)]
+        assert connection.execute(text("SELECT case_id FROM referrals")).scalar() == 1
+    engine.dispose()

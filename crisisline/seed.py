@@ -6,8 +6,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
-from casework.models import (Case, CaseSource, Guardian, Referral, ReportKind, RiskLevel,
-                             SchoolReport, Student)
+from casework.models import Case, Guardian, ReportKind, RiskLevel, SchoolReport, Student
 from crisisline import audit
 from crisisline.accounts.models import (HospitalKind, Organisation, OrgKind, SchoolUnit, Team,
                                         TeamMember, UnitKind, User)
@@ -139,23 +138,46 @@ def _student(school, number, name, birth_date, guardian, relation, phone) -> Stu
     return student
 
 
+PDF = b"%PDF-1.4\n% demo document\n%%EOF\n"
+
+# each demo case: (student index, source, risk, summary, the steps it has been through)
+DEMO_CASES = [
+    (4, "hotline_contact", "high", "来电称已写好遗书，计划周末行动。", []),
+    (0, "school_report", "moderate", "班主任报告：近两周情绪低落，作文中提到“消失”。", []),
+    (1, "hotline_contact", "imminent", "学生来电称站在宿舍楼顶。", ["dispatch"]),
+    (2, "school_report", "high", "宿管报告：学生割腕，伤口已包扎。", ["dispatch", "contact_guardian"]),
+    (5, "hotline_contact", "high", "吞服安眠药，已送急诊。",
+     ["dispatch", "contact_guardian", "refer_to_hospital"]),
+    (6, "parent", "high", "家长发现遗书。",
+     ["dispatch", "contact_guardian", "refer_to_hospital", "confirm_arrival"]),
+    (7, "screening", "high", "普测高危，复评有明确计划。",
+     ["dispatch", "contact_guardian", "refer_to_hospital", "confirm_arrival", "start_leave"]),
+    (3, "hospital", "high", "住院治疗结束，申请复学。",
+     ["dispatch", "contact_guardian", "refer_to_hospital", "confirm_arrival", "start_leave",
+      "apply_return"]),
+    (0, "screening", "low", "考试焦虑，睡眠差。", ["triage_support"]),
+    (1, "school_report", "high", "自伤风险，家长拒绝住院。",
+     ["dispatch", "contact_guardian", "home_supervision"]),
+    (5, "hotline_contact", "high", "复学后跟踪中。",
+     ["dispatch", "contact_guardian", "refer_to_hospital", "confirm_arrival", "start_leave",
+      "apply_return", "approve_return", "follow_up", "follow_up"]),
+    (6, "parent", "moderate", "跟踪稳定，已结案。",
+     ["triage_support", "follow_up", "follow_up", "close"]),
+    (7, "hospital", "high", "休学期满未申请复学。",
+     ["dispatch", "contact_guardian", "refer_to_hospital", "confirm_arrival", "start_leave",
+      "withdraw"]),
+]
+
+
 def _sample_records(orgs, users, team, students) -> None:
     now = utcnow()
     centre = orgs[CENTRE]
-    owned = Case(centre_id=centre.id, student=students[4], source=CaseSource.HOTLINE_CONTACT,
-                 risk_level=RiskLevel.HIGH, state="reported", owner_id=users["demo_counselor"].id,
-                 summary="来电称已写好遗书，计划周末行动。")
-    on_team = Case(centre_id=centre.id, student=students[0], source=CaseSource.SCHOOL_REPORT,
-                   risk_level=RiskLevel.MODERATE, state="reported", team_id=team.id,
-                   reported_by_id=users["demo_reporter"].id,
-                   summary="班主任报告：近两周情绪低落，作文中提到“消失”。")
-    unassigned = Case(centre_id=centre.id, student=students[6], source=CaseSource.PARENT,
-                      risk_level=RiskLevel.LOW, state="reported", summary="家长来电：考试焦虑，失眠。")
-    db.add_all([owned, on_team, unassigned])
-    db.flush()
+    counselor = users["demo_counselor"]
+    cases = [_demo_case(orgs, users, students[index], source, risk, summary, steps)
+             for index, source, risk, summary, steps in DEMO_CASES]
     db.add_all([
         Contact(centre_id=centre.id, channel=Channel.VOICE, caller_number="+8613900000001",
-                handled_by_id=users["demo_volunteer"].id, case_id=owned.id,
+                handled_by_id=users["demo_volunteer"].id, case_id=cases[0].id,
                 risk_level=RiskLevel.HIGH, summary="C-SSRS 筛查为高风险，已升级。",
                 created_at=now - timedelta(hours=3)),
         Contact(centre_id=centre.id, channel=Channel.SMS, caller_number="+8613900000002",
@@ -164,8 +186,6 @@ def _sample_records(orgs, users, team, students) -> None:
         Contact(centre_id=centre.id, channel=Channel.WEB_CHAT,
                 handled_by_id=users["demo_volunteer2"].id, risk_level=RiskLevel.MODERATE,
                 summary="网聊：最近觉得活着没意思，无具体计划。"),
-        Referral(case_id=owned.id, hospital_id=orgs[PSYCHIATRIC_DEPARTMENT].id),
-        Referral(case_id=unassigned.id, hospital_id=orgs[MENTAL_HEALTH_CENTRE].id),
         SchoolReport(school_id=orgs[MIDDLE_SCHOOL].id, student=students[0],
                      reported_by_id=users["demo_reporter"].id, kind=ReportKind.AT_RISK,
                      report_date=now.date(), note="作文中多次出现消极内容。"),
@@ -173,3 +193,57 @@ def _sample_records(orgs, users, team, students) -> None:
                      reported_by_id=users["demo_reporter"].id, kind=ReportKind.ZERO,
                      report_date=now.date()),
     ])
+    cases[1].owner_id, cases[1].team_id = None, team.id  # waiting for the on-duty team
+    cases[1].reported_by_id = users["demo_reporter"].id
+    assert counselor.id == cases[0].owner_id
+
+
+def _demo_case(orgs, users, student, source, risk, summary, steps) -> Case:
+    from casework import services
+    counselor, supervisor = users["demo_counselor"], users["demo_supervisor"]
+    case = services.open_case(counselor, source=source, risk_level=risk, summary=summary,
+                              student_id=student.id)
+    db.flush()
+    now = utcnow()
+    hospital = orgs[PSYCHIATRIC_DEPARTMENT]
+
+    def document(kind, issued_by=None):
+        attached = services.attach_document(counselor, case.id, kind=kind,
+                                            filename=f"{kind}.pdf", content=PDF,
+                                            content_type="application/pdf",
+                                            issued_by_hospital_id=issued_by)
+        db.flush()
+        return attached.id
+
+    for step in steps:
+        db.flush()
+        if step == "follow_up":
+            services.record_follow_up(counselor, case.id, kind="phone", outcome="情绪平稳，按时服药。",
+                                      occurred_at=utcnow() - timedelta(hours=1))
+            continue
+        data = {
+            "triage_support": lambda: {"risk_level": "low" if risk == "low" else "moderate",
+                                       "support_plan": "每周一次心理疏导，班主任每日关注。",
+                                       "plan_owner_id": counselor.id},
+            "dispatch": lambda: {"risk_level": "high", "responder": "值班辅导员 周老师",
+                                 "emergency_services": ["120"]},
+            "contact_guardian": lambda: {"arrived_at": now.isoformat(), "watcher": "宿管 李阿姨"},
+            "refer_to_hospital": lambda: {"hospital_id": hospital.id,
+                                          "legal_basis": "guardian_consent"},
+            "confirm_arrival": lambda: {"arrived_at": now.isoformat()},
+            "start_leave": lambda: {"kind": "suspension", "reason": "inpatient",
+                                    "expected_end": (now + timedelta(days=60)).date().isoformat()},
+            "apply_return": lambda: {
+                "certificate_document_id": document("recovery_certificate", hospital.id),
+                "application_document_id": document("return_application")},
+            "approve_return": lambda: {"note": "康复证明齐全，同意复学。"},
+            "home_supervision": lambda: {
+                "danger_to_others": False, "guardian_refused_admission": True,
+                "acknowledgement_document_id": document("guardian_acknowledgement")},
+            "withdraw": lambda: {"reason": "leave_expired"},
+            "close": lambda: {"note": "跟踪稳定，结案。"},
+        }[step]()
+        actor = {"confirm_arrival": users["demo_liaison"], "approve_return": supervisor,
+                 "withdraw": supervisor, "close": supervisor}.get(step, counselor)
+        services.fire_event(actor, case.id, step, data, case.version)
+    return case

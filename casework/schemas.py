@@ -1,5 +1,8 @@
 import marshmallow as ma
 
+from casework.models import RiskLevel
+from state_machines.case_workflow import STATES
+
 
 def _value(attribute):
     return ma.fields.Function(lambda obj: getattr(obj, attribute).value)
@@ -73,8 +76,8 @@ class OpenCase(ma.Schema):
 
 
 class CaseFilters(ma.Schema):
-    state = ma.fields.String()
-    risk = ma.fields.String()
+    state = ma.fields.String(validate=ma.validate.OneOf(STATES))
+    risk = ma.fields.String(validate=ma.validate.OneOf([level.value for level in RiskLevel]))
     owner = ma.fields.Integer()
     school = ma.fields.Integer()
     overdue = ma.fields.Boolean()

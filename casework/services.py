@@ -1,10 +1,10 @@
 """Casework services: opening cases, applying workflow events, and what hangs off a case.
 
 Every function takes the acting user, ids and plain values; none commits. Applying an
-event checks, in this order, and changes nothing if any check fails: the version the
-caller saw (409), the caller's right to act on this case (403), the event exists and leaves
-the case's state (409, listing the allowed events), the caller's role for the event (403),
-the event's data and the policy's rules for it (422, naming each field).
+event checks, in this order, and changes nothing if any check fails: the caller may see
+the case (403), the version they saw is current (409), the event exists and leaves the
+case's state (409, listing the allowed events), the caller may fire it (403), the event's
+data and the policy's rules for it (422, naming each field).
 """
 from __future__ import annotations
 
@@ -118,9 +118,11 @@ def fire_event(actor: User, case_id: int, event_name: str, data: dict | None,
         raise InvalidInput({field: "; ".join(_messages(problem))
                             for field, problem in error.messages.items()}) from None
     from_state = case.state
-    apply(case, values, actor)
-    case_workflow.bind(case)
-    case.trigger(event.name)
+    with db.no_autoflush:  # one UPDATE at the end: one new version, one complete diff
+        apply(case, values, actor)
+        case_workflow.bind(case)
+        case.trigger(event.name)
+        case.updated_at = utcnow()  # an event that keeps the state moves the version on too
     db.add(CaseHistory(case_id=case.id, event=event.name, from_state=from_state,
                        to_state=case.state, actor_id=actor.id, data=schema().dump(values)))
     audit.record(f"case.{event.name}", case, changes=audit.diff(case))
@@ -221,8 +223,8 @@ def record_guardian_attempt(actor: User, case_id: int, *, reached: bool, note: s
 def _may_fire(actor: User, case: Case, event: case_workflow.Event) -> bool:
     if actor.role.value not in event.roles:
         return False
-    if event.name == "confirm_arrival":  # the liaison sees the case only while in transfer
-        return can(actor, VIEW, case)
+    if event.name == "confirm_arrival":  # once, by the liaison of the current referral
+        return can(actor, VIEW, case) and workflow.current_referral(case).arrived_at is None
     if event.name == "close" and case.owner_id == actor.id:
         return False  # a case is closed by a supervisor who does not own it
     return can(actor, EDIT, case)

@@ -17,13 +17,14 @@ from casework import deadlines
 from casework.models import (Case, CaseDocument, Deadline, DeadlineStatus, DocumentKind,
                              FollowUpContact, GuardianContactAttempt, Referral, RiskLevel)
 from casework.policy import policy
-from crisisline.accounts.models import HospitalKind, Organisation, OrgKind, User
+from crisisline.accounts.models import HospitalKind, Organisation, OrgKind, Role, User
 from crisisline.database import db, utcnow
 from crisisline.errors import InvalidInput
 
 LOW_OR_MEDIUM = (RiskLevel.LOW.value, RiskLevel.MODERATE.value)
 HIGH_OR_IMMINENT = (RiskLevel.HIGH.value, RiskLevel.IMMINENT.value)
 EMERGENCY_SERVICES = ("120", "110", "119")
+PLAN_OWNER_ROLES = (Role.COUNSELOR, Role.SUPERVISOR)
 LEGAL_BASES = ("guardian_consent", "school_consent", "police_assisted")
 ELIGIBLE_FOR_RECOVERY_CERTIFICATES = (HospitalKind.GRADE_2A_PSYCHIATRIC_DEPARTMENT,
                                       HospitalKind.SPECIALIST_PSYCHIATRIC,
@@ -150,8 +151,9 @@ def leave_follow_up(case: Case) -> None:
 
 def triage_support(case: Case, data: dict, actor: User) -> None:
     owner = db.get(User, data["plan_owner_id"])
-    if owner is None or not owner.is_active or case.centre_id not in owner.centre_ids:
-        _fail(plan_owner_id="must be an active member of this case's centre")
+    if owner is None or not owner.is_active or owner.role not in PLAN_OWNER_ROLES \
+            or case.centre_id not in owner.centre_ids:
+        _fail(plan_owner_id="must be an active counselor or supervisor of this case's centre")
     case.risk_level, case.owner_id = RiskLevel(data["risk_level"]), owner.id
     enter_follow_up(case)
 
@@ -221,7 +223,7 @@ def _require_guardian_unreachable(case: Case) -> None:
 
 def home_supervision(case: Case, data: dict, actor: User) -> None:
     problems = {}
-    if data["danger_to_others"]:
+    if data["danger_to_others"] or case.danger_to_others:
         problems["danger_to_others"] = ("danger to others: refer with police assistance, "
                                         "home supervision is for danger to self only")
     if not data["guardian_refused_admission"]:

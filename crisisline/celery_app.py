@@ -11,7 +11,6 @@ from datetime import timedelta
 from celery import Celery, Task
 from flask import Flask, g
 
-from crisisline.database import db
 
 def periodic_tasks(app: Flask) -> dict:
     poll = app.extensions["crisisline.policy"].deadline_poll_seconds
@@ -26,12 +25,9 @@ def periodic_tasks(app: Flask) -> dict:
 def create_celery(app: Flask) -> Celery:
     class FlaskTask(Task):
         def __call__(self, *args, **kwargs):
-            with app.app_context():
+            with app.app_context():  # its own session, removed with the context
                 g.audit_actor = f"system:worker:{self.name}"
-                try:
-                    return self.run(*args, **kwargs)
-                finally:
-                    db.remove()
+                return self.run(*args, **kwargs)
 
     settings = app.extensions["crisisline.settings"]
     broker = settings.redis_url or f"sqla+sqlite:///{settings.instance_path / 'broker.sqlite'}"

@@ -15,6 +15,7 @@ import enum
 from sqlalchemy import DateTime, Enum, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from flask import current_app
+from flask.globals import app_ctx
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from sqlalchemy.types import TypeDecorator
 
@@ -69,7 +70,13 @@ def _new_session() -> Session:
                    join_transaction_mode="create_savepoint")
 
 
-db: scoped_session[Session] = scoped_session(_new_session)
+def _app_context_id() -> int:
+    # one session per application context, so a task run in-process (eagerly, or after a
+    # commit) works in a session of its own, as it would in a worker
+    return id(app_ctx._get_current_object())
+
+
+db: scoped_session[Session] = scoped_session(_new_session, scopefunc=_app_context_id)
 
 
 def make_engine(url: str) -> Engine:

@@ -93,7 +93,6 @@ def _rolled_back(request, app):
     try:
         yield connection
     finally:
-        db.remove()
         app.extensions["crisisline.db_bind"] = engine
         transaction.rollback()
         connection.close()

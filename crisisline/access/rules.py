@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from flask import g, has_app_context
-from sqlalchemy import ColumnElement, Select, false, or_, select
+from sqlalchemy import ColumnElement, Select, false, func, or_, select
 
 from casework.models import Case, Referral, SchoolReport, Student
 from crisisline.access.models import BreakGlassGrant
@@ -174,10 +174,11 @@ def _supervisor_case(user: User, case: Case) -> bool:
 
 @rule(Case, (VIEW,), Role.HOSPITAL_LIAISON)
 def _liaison_views_case_in_transfer(user: User, case: Case) -> bool:
-    """While a student is being taken to their hospital, so they can confirm arrival."""
-    hospitals = user.organisation_ids(OrgKind.HOSPITAL)
-    return case.state == "hospital_transfer" and any(
-        referral.hospital_id in hospitals for referral in case.referrals)
+    """While a student is being taken to their hospital (the current referral's), so they
+    can confirm arrival; an earlier referral to them gives no such view."""
+    current = max(case.referrals, key=lambda referral: referral.id, default=None)
+    return case.state == "hospital_transfer" and current is not None and \
+        current.hospital_id in user.organisation_ids(OrgKind.HOSPITAL)
 
 
 # -- referrals ----------------------------------------------------------------------------
@@ -262,8 +263,9 @@ def _supervisor_cases(user: User):
 
 @scope(Case, Role.HOSPITAL_LIAISON)
 def _liaison_cases(user: User):
+    current = select(func.max(Referral.id)).group_by(Referral.case_id)
     return (Case.state == "hospital_transfer") & Case.id.in_(
-        select(Referral.case_id).where(_liaison_referrals(user)))
+        select(Referral.case_id).where(Referral.id.in_(current), _liaison_referrals(user)))
 
 
 @scope(Contact, Role.VOLUNTEER)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import select
 
 from casework.models import Alert, Case, Deadline, DeadlineStatus
 from casework.policy import policy
 from crisisline import audit
 from crisisline.accounts.models import Membership, Role, User
-from crisisline.database import db, utcnow
+from crisisline.database import db, on_commit, utcnow
 from crisisline.realtime import emit_after_commit, user_room
 
 # what each kind of deadline waits for, in the words an alert uses
@@ -77,12 +78,17 @@ def _fire(deadline: Deadline, now: datetime) -> None:
     audit.record("deadline.missed", deadline, changes={
         "kind": {"new": deadline.kind}, "case_id": {"new": case.id},
         "due_at": {"new": deadline.due_at.isoformat()}})
-    for recipient in _alert_recipients(case):
-        alert = Alert(recipient_id=recipient.id, case_id=case.id, deadline_id=deadline.id,
-                      kind=f"missed_{deadline.kind}")
-        db.add(alert)
+    alerts = [Alert(recipient_id=recipient.id, case_id=case.id, deadline_id=deadline.id,
+                    kind=f"missed_{deadline.kind}") for recipient in _alert_recipients(case)]
+    db.add_all(alerts)
+    db.flush()
+    for alert in alerts:
         emit_after_commit("alert.raised", {"kind": alert.kind, "case_id": case.id},
-                          room=user_room(recipient.id))
+                          room=user_room(alert.recipient_id))
+    if current_app.config["TWILIO_ACCOUNT_SID"]:
+        from casework.tasks import text_alert
+        for alert in alerts:
+            on_commit(lambda alert_id=alert.id: text_alert.delay(alert_id))
     if deadline.kind == "daily_report" and case.daily_reports and case.state == "follow_up":
         schedule(case, "daily_report", due_at=deadline.due_at + timedelta(
             hours=policy().daily_report_hours))

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String, Text, false
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
-from crisisline.accounts.models import Organisation
+from crisisline.accounts.models import Organisation, User
 from crisisline.database import Base, enum_column, utcnow
 
 
@@ -272,3 +272,6 @@ class Alert(Base):
     acknowledged_at: Mapped[datetime | None]
     sms_status: Mapped[str | None] = mapped_column(String(20))  # sending | sent | failed
     sms_sid: Mapped[str | None] = mapped_column(String(64))
+
+    recipient: Mapped[User] = relationship()
+    deadline: Mapped[Deadline | None] = relationship()

@@ -1,12 +1,20 @@
-"""Casework's background work: the deadline poller, run by the Celery scheduler."""
+"""Casework's background work: the deadline poller and alert texts."""
 from __future__ import annotations
 
 import logging
 
 from celery import shared_task
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import select
+from twilio.base.exceptions import TwilioException
 
 from casework import deadlines
+from casework.models import Alert
 from crisisline.database import db
+from crisisline.i18n import DEADLINE_LABELS
+from crisisline.twilio_rest import rest_client
 
 log = logging.getLogger(__name__)
 
@@ -19,3 +27,41 @@ def fire_due_deadlines() -> int:
     if fired:
         log.info("fired %d due deadline(s)", fired)
     return fired
+
+
+@shared_task
+def text_alert(alert_id: int) -> str:
+    """Text one alert to its recipient, at most once.
+
+    ``sending`` is committed before Twilio is called, so a worker that dies mid-call leaves
+    the alert marked, and no retry or second delivery can text it again.
+    """
+    alert = db.scalars(select(Alert).where(Alert.id == alert_id).with_for_update()).first()
+    if alert is None or alert.sms_status is not None:
+        return "skipped"
+    client, sender = rest_client(), current_app.config["TWILIO_FROM_NUMBER"]
+    if client is None or not sender or not alert.recipient.phone:
+        alert.sms_status = "not_sent"
+        db.commit()
+        return alert.sms_status
+    alert.sms_status = "sending"
+    db.commit()
+    try:
+        message = client.messages.create(to=alert.recipient.phone, from_=sender,
+                                         body=alert_text(alert))
+    except TwilioException:
+        log.exception("texting alert %s failed", alert_id)
+        alert.sms_status = "failed"
+        db.commit()
+        return alert.sms_status
+    alert.sms_status, alert.sms_sid = "sent", message.sid
+    db.commit()
+    return alert.sms_status
+
+
+def alert_text(alert: Alert) -> str:
+    """The text says which case and which step, and nothing about the student."""
+    kind = alert.deadline.kind if alert.deadline else alert.kind
+    with force_locale(alert.recipient.language):
+        return _("Crisisline: case #%(case)s is overdue: %(step)s. Please sign in and act.",
+                 case=alert.case_id, step=DEADLINE_LABELS.get(kind, kind))

@@ -39,6 +39,8 @@ class Settings:
     twilio_account_sid: str | None
     twilio_auth_token: str | None
     backup_line: str | None
+    twilio_from_number: str | None = None
+    twilio_transport: str = "record"
     break_glass_minutes: int = 30
     login_rate_limit: str = "5 per minute"  # per account
     login_address_rate_limit: str = "30 per minute"  # per address: a centre shares one NAT
@@ -60,6 +62,8 @@ class Settings:
             "TWILIO_ACCOUNT_SID": self.twilio_account_sid,
             "TWILIO_AUTH_TOKEN": self.twilio_auth_token,
             "BACKUP_LINE": self.backup_line,
+            "TWILIO_FROM_NUMBER": self.twilio_from_number,
+            "TWILIO_TRANSPORT": self.twilio_transport,
             "BREAK_GLASS_MINUTES": self.break_glass_minutes,
             "LOGIN_RATE_LIMIT": self.login_rate_limit,
             "LOGIN_ADDRESS_RATE_LIMIT": self.login_address_rate_limit,
@@ -137,11 +141,22 @@ def load_settings(environ: Mapping[str, str] | None = None, *, instance_path: Pa
         raise ConfigError("CRISISLINE_BACKUP_LINE must be a phone number in E.164 form, "
                           f"such as +8612356 or +861012356, not {backup_line!r}")
 
+    from_number = env.get("TWILIO_FROM_NUMBER") or None
+    if from_number is not None and not E164.match(from_number):
+        raise ConfigError("TWILIO_FROM_NUMBER must be Crisisline's Twilio number in E.164 form, "
+                          f"not {from_number!r}")
+    transport = env.get("CRISISLINE_TWILIO_TRANSPORT") or (
+        "live" if env_name == "production" else "record")
+    if transport not in ("live", "record"):
+        raise ConfigError("CRISISLINE_TWILIO_TRANSPORT must be 'live' (Twilio's servers) or "
+                          f"'record' (an outbox file, for development), not {transport!r}")
+
     minutes = _positive_int(env, "CRISISLINE_BREAK_GLASS_MINUTES", 30)
 
     return Settings(env=env_name, instance_path=instance_path, database_url=database_url,
                     redis_url=redis_url, secret_key=secret_key, public_url=public_url,
                     twilio_account_sid=sid, twilio_auth_token=token, backup_line=backup_line,
+                    twilio_from_number=from_number, twilio_transport=transport,
                     break_glass_minutes=minutes, extra=overrides)
 
 

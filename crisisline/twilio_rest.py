@@ -1,0 +1,61 @@
+"""Twilio's REST API through the real ``twilio`` library.
+
+Twilio's servers cannot be reached from a development machine or CI. There (and whenever
+``CRISISLINE_TWILIO_TRANSPORT=record``) the library is given a recording HTTP client: it
+answers as Twilio does and appends each request to ``instance/twilio-outbox.jsonl``, so the
+demo and the tests exercise the same calls production makes.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from pathlib import Path
+
+from flask import current_app
+from twilio.http import HttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+
+class RecordingHttpClient(HttpClient):
+    """Records every REST request and answers it as Twilio would; nothing leaves here."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, outbox: Path):
+        super().__init__(logger=logging.getLogger("twilio.http_client"), is_async=False)
+        self.outbox = outbox
+
+    def request(self, method, url, params=None, data=None, headers=None, auth=None,
+                timeout=None, allow_redirects=False):
+        sid = "SM" + uuid.uuid4().hex
+        record = {"method": method, "url": url, "params": params or {}, "data": data or {},
+                  "sid": sid}
+        with self._lock, self.outbox.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        body = {"sid": sid, "status": "queued", "to": (data or {}).get("To"),
+                "from": (data or {}).get("From"), "body": (data or {}).get("Body"),
+                "account_sid": auth[0] if auth else None}
+        return Response(201, json.dumps(body))
+
+
+def rest_client() -> Client | None:
+    """The Twilio REST client, or None when Twilio is not configured."""
+    config = current_app.config
+    if not (config["TWILIO_ACCOUNT_SID"] and config["TWILIO_AUTH_TOKEN"]):
+        return None
+    http_client = None
+    if config["TWILIO_TRANSPORT"] == "record":
+        http_client = RecordingHttpClient(Path(current_app.instance_path) / "twilio-outbox.jsonl")
+    return Client(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"],
+                  http_client=http_client)
+
+
+def recorded_requests() -> list[dict]:
+    """What the recording client has sent so far (tests and the demo read it)."""
+    outbox = Path(current_app.instance_path) / "twilio-outbox.jsonl"
+    if not outbox.exists():
+        return []
+    return [json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines()]

@@ -7,7 +7,8 @@ from flask_smorest import Blueprint
 
 from casework import services
 from casework.models import Case, Deadline, DeadlineStatus, Student
-from casework.schemas import (CaseDetail, CaseFilters, CaseOut, DocumentIn, DocumentOut,
+from casework.schemas import (AlertOut, CaseDetail, CaseFilters, CaseOut, DischargeIn,
+                              DocumentIn, DocumentOut, SchoolReportIn,
                               EventRequest, FollowUpIn, FollowUpOut, GuardianAttemptIn,
                               GuardianAttemptOut, HistoryOut, NoteIn, NoteOut, OpenCase,
                               ReferralOut, SchoolReportOut, StudentOut)
@@ -128,6 +129,42 @@ def record_guardian_attempt(data, case_id: int):
     attempt = services.record_guardian_attempt(current_user, case_id, **data)
     db.commit()
     return attempt
+
+
+@blueprint.route("/alerts")
+@blueprint.response(200, AlertOut(many=True))
+@login_required
+def my_alerts():
+    return services.my_alerts(current_user)
+
+
+@blueprint.route("/alerts/<int:alert_id>/acknowledge", methods=["POST"])
+@blueprint.response(200, AlertOut)
+@login_required
+def acknowledge_alert(alert_id: int):
+    alert = services.acknowledge_alert(current_user, alert_id)
+    db.commit()
+    return alert
+
+
+@blueprint.route("/referrals/<int:referral_id>/discharge", methods=["POST"])
+@blueprint.arguments(DischargeIn)
+@blueprint.response(200, ReferralOut)
+@login_required
+def record_discharge(data, referral_id: int):
+    referral = services.record_discharge(current_user, referral_id, data["discharged_at"])
+    db.commit()
+    return referral
+
+
+@blueprint.route("/school-reports", methods=["POST"])
+@blueprint.arguments(SchoolReportIn)
+@blueprint.response(201, SchoolReportOut)
+@login_required
+def file_school_report(data):
+    report = services.file_school_report(current_user, **data)
+    db.commit()
+    return report
 
 
 @blueprint.route("/workflow")

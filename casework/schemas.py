@@ -28,6 +28,7 @@ class ReferralOut(ma.Schema):
     hospital = ma.fields.Function(lambda referral: referral.hospital.name)
     created_at = ma.fields.DateTime()
     arrived_at = ma.fields.DateTime(allow_none=True)
+    discharged_at = ma.fields.DateTime(allow_none=True)
 
 
 class SchoolReportOut(ma.Schema):
@@ -149,3 +150,23 @@ class GuardianAttemptOut(ma.Schema):
     reached = ma.fields.Boolean()
     attempted_at = ma.fields.DateTime()
     note = ma.fields.String()
+
+
+class AlertOut(ma.Schema):
+    id = ma.fields.Integer()
+    kind = ma.fields.String()
+    case_id = ma.fields.Integer(allow_none=True)
+    created_at = ma.fields.DateTime()
+    acknowledged_at = ma.fields.DateTime(allow_none=True)
+    sms_status = ma.fields.String(allow_none=True)
+
+
+class DischargeIn(ma.Schema):
+    discharged_at = ma.fields.AwareDateTime(required=True)
+
+
+class SchoolReportIn(ma.Schema):
+    student_id = ma.fields.Integer(required=True, strict=True)
+    kind = ma.fields.String(required=True)
+    note = ma.fields.String(load_default="")
+    report_date = ma.fields.Date(load_default=None)

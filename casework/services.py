@@ -9,16 +9,17 @@ data and the policy's rules for it (422, naming each field).
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import marshmallow as ma
 from sqlalchemy import func, select
 
 from casework import deadlines, workflow
 from casework.policy import policy
-from casework.models import (Case, CaseDocument, CaseHistory, CaseNote, CaseSource,
+from casework.models import (Alert, Case, CaseDocument, CaseHistory, CaseNote, CaseSource,
                              DocumentKind, FollowUpContact, FollowUpKind,
-                             GuardianContactAttempt, Guardian, RiskLevel, Student)
+                             GuardianContactAttempt, Guardian, Referral, ReportKind, RiskLevel,
+                             SchoolReport, Student)
 from crisisline import audit
 from crisisline.access.rules import EDIT, VIEW, can
 from crisisline.accounts.models import Organisation, OrgKind, Role, Team, User
@@ -191,6 +192,7 @@ def record_follow_up(actor: User, case_id: int, *, kind: str, outcome: str,
                               occurred_at=occurred_at, recorded_by_id=actor.id)
     db.add(contact)
     db.flush()
+    deadlines.settle(case, "outpatient_follow_up")  # after a discharge, whatever the state
     if case.state == "follow_up":  # weekly for the first month, then monthly
         deadlines.settle(case, *deadlines.FOLLOW_UP_KINDS)
         done = db.scalar(select(func.count(FollowUpContact.id))
@@ -240,3 +242,75 @@ def _messages(problem) -> list[str]:
     if isinstance(problem, dict):
         return [f"{key}: {'; '.join(_messages(value))}" for key, value in problem.items()]
     return [str(item) for item in problem] if isinstance(problem, list) else [str(problem)]
+
+
+def my_alerts(actor: User) -> list[Alert]:
+    """The alerts waiting for ``actor``, newest first."""
+    return list(db.scalars(select(Alert).where(Alert.recipient_id == actor.id,
+                                               Alert.acknowledged_at.is_(None))
+                           .order_by(Alert.id.desc()).limit(100)))
+
+
+def acknowledge_alert(actor: User, alert_id: int) -> Alert:
+    alert = db.get(Alert, alert_id)
+    if alert is None or alert.recipient_id != actor.id:  # others' alerts do not exist for you
+        raise NotFound(f"alert {alert_id} does not exist")
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at = utcnow()
+        audit.record("alert.acknowledge", alert, changes=audit.diff(alert))
+    return alert
+
+
+def record_discharge(actor: User, referral_id: int, discharged_at: datetime) -> Referral:
+    """The hospital discharged the student: outpatient follow-up is due within 7 days."""
+    referral = db.get(Referral, referral_id)
+    if referral is None:
+        raise NotFound(f"referral {referral_id} does not exist")
+    if not can(actor, EDIT, referral):
+        raise Forbidden("you may not update this referral", object_type="referral",
+                        object_id=referral.id)
+    errors = {}
+    if referral.arrived_at is None:
+        errors["arrived_at"] = "confirm the student's arrival first"
+    if referral.discharged_at is not None:
+        errors["discharged_at"] = "the discharge is already recorded"
+    if discharged_at > utcnow():
+        errors["discharged_at"] = "cannot be in the future"
+    if errors:
+        raise InvalidInput(errors)
+    referral.discharged_at = discharged_at
+    deadlines.schedule(referral.case, "outpatient_follow_up", after=discharged_at)
+    audit.record("referral.discharge", referral, changes=audit.diff(referral))
+    return referral
+
+
+def file_school_report(actor: User, *, student_id: int | None, kind: str, note: str = "",
+                       report_date: date | None = None) -> SchoolReport:
+    """A report from the school network; a daily or zero report meets that day's deadline."""
+    if actor.role != Role.REPORTER:
+        raise Forbidden("only school reporters file school reports")
+    schools = actor.organisation_ids(OrgKind.SCHOOL)
+    student = db.get(Student, student_id) if student_id is not None else None
+    errors = {}
+    if kind not in {k.value for k in ReportKind}:
+        errors["kind"] = f"one of {', '.join(k.value for k in ReportKind)}"
+    if student is None or student.school_id not in schools:
+        errors["student_id"] = "must be a student of your school"
+    if kind == ReportKind.AT_RISK.value and not (note or "").strip():
+        errors["note"] = "say what you saw"
+    if errors:
+        raise InvalidInput(errors)
+    report = SchoolReport(school_id=student.school_id, student_id=student.id,
+                          reported_by_id=actor.id, kind=ReportKind(kind), note=note or "",
+                          report_date=report_date or utcnow().date())
+    db.add(report)
+    if report.kind in (ReportKind.DAILY, ReportKind.ZERO):
+        for case in db.scalars(select(Case).where(Case.student_id == student.id,
+                                                  Case.daily_reports.is_(True))):
+            for due in deadlines.pending(case, "daily_report"):
+                deadlines.settle(case, "daily_report")
+                deadlines.schedule(case, "daily_report", due_at=due.due_at + timedelta(
+                    hours=policy().daily_report_hours))
+    audit.record("school_report.create", report, changes={"kind": {"new": kind},
+                                                          "student_id": {"new": student.id}})
+    return report

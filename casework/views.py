@@ -15,7 +15,7 @@ from sqlalchemy import select
 from casework import deadlines, services
 from casework.forms import event_data, event_form
 from casework.models import (Case, CaseDocument, DocumentKind, FollowUpContact, FollowUpKind,
-                             Referral, SchoolReport)
+                             Referral, SchoolReport, Student)
 from casework.picture import workflow_svg
 from casework.workflow import HANDLERS
 from crisisline.access.rules import visible
@@ -37,14 +37,59 @@ def _latest(model, limit: int = 50):
 @blueprint.route("/console/counselor")
 @require_role(Role.COUNSELOR)
 def counselor_home():
-    return render_template("casework/counselor_home.html", cases=_latest(Case))
+    return render_template("casework/counselor_home.html", cases=_latest(Case),
+                           alerts=services.my_alerts(current_user))
 
 
 @blueprint.route("/console/supervisor")
 @require_role(Role.SUPERVISOR)
 def supervisor_home():
     return render_template("casework/supervisor_home.html", cases=_latest(Case),
-                           reviews=pending_reviews(current_user))
+                           reviews=pending_reviews(current_user),
+                           alerts=services.my_alerts(current_user))
+
+
+@blueprint.route("/alerts/<int:alert_id>/acknowledge", methods=["POST"])
+@login_required
+def acknowledge_alert(alert_id: int):
+    services.acknowledge_alert(current_user, alert_id)
+    db.commit()
+    return redirect(request.referrer if _same_site(request.referrer) else url_for("accounts.home"))
+
+
+@blueprint.route("/referrals/<int:referral_id>/discharge", methods=["POST"])
+@require_role(Role.HOSPITAL_LIAISON)
+def discharge(referral_id: int):
+    try:
+        services.record_discharge(current_user, referral_id,
+                                  _local_time(request.form.get("discharged_at", ""), "discharged_at"))
+    except InvalidInput as error:
+        db.rollback()
+        for field, problem in error.fields.items():
+            flash(f"{field_label(field)}: {problem}", "error")
+    else:
+        db.commit()
+        flash(_("Saved."), "success")
+    return redirect(url_for("casework.liaison_home"))
+
+
+@blueprint.route("/school/reports", methods=["POST"])
+@require_role(Role.REPORTER)
+def file_report():
+    form = request.form
+    student = form.get("student_id", "")
+    try:
+        services.file_school_report(current_user, kind=form.get("kind", ""),
+                                    student_id=int(student) if student.isdigit() else None,
+                                    note=form.get("note", ""))
+    except InvalidInput as error:
+        db.rollback()
+        for field, problem in error.fields.items():
+            flash(f"{field_label(field)}: {problem}", "error")
+    else:
+        db.commit()
+        flash(_("Report filed."), "success")
+    return redirect(url_for("casework.reporter_home"))
 
 
 @blueprint.route("/portal/hospital")
@@ -56,7 +101,13 @@ def liaison_home():
 @blueprint.route("/school")
 @require_role(Role.REPORTER)
 def reporter_home():
-    return render_template("casework/reporter_home.html", reports=_latest(SchoolReport))
+    schools = current_user.organisation_ids(OrgKind.SCHOOL)
+    students = db.scalars(select(Student).where(Student.school_id.in_(schools))
+                          .order_by(Student.student_number)).all()
+    monitored = set(db.scalars(select(Case.student_id).where(
+        Case.daily_reports.is_(True), Case.student_id.in_([s.id for s in students]))))
+    return render_template("casework/reporter_home.html", reports=_latest(SchoolReport),
+                           students=students, monitored=monitored)
 
 
 @blueprint.route("/cases/<int:record_id>")
@@ -107,7 +158,7 @@ def case_follow_up(record_id: int):
     form = request.form
     return _act(record_id, "follow_up", lambda: services.record_follow_up(
         current_user, record_id, kind=form.get("kind", ""), outcome=form.get("outcome", ""),
-        occurred_at=_local_time(form.get("occurred_at", ""))))
+        occurred_at=_local_time(form.get("occurred_at", ""), "occurred_at")))
 
 
 @blueprint.route("/cases/<int:record_id>/guardian-attempts", methods=["POST"])
@@ -167,9 +218,14 @@ def _picture(case: Case) -> str:
                         taken={row.event for row in case.history})
 
 
-def _local_time(raw: str):
+def _same_site(target: str | None) -> bool:
+    return bool(target) and target.startswith(request.host_url)
+
+
+def _local_time(raw: str, field: str):
+    """A browser's datetime-local value, in the centre's time zone."""
     try:
         zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
         return datetime.fromisoformat(raw).replace(tzinfo=zone)
     except ValueError:
-        raise InvalidInput({"occurred_at": "a date and time, e.g. 2026-11-22T09:30"}) from None
+        raise InvalidInput({field: "a date and time, e.g. 2026-11-22T09:30"}) from None

@@ -52,7 +52,7 @@ FIELD_LABELS = {
     "file": _l("File"), "follow_up_contacts": _l("Follow-up contacts"),
     "deadlines": _l("Deadlines"), "guardian_contact_attempts": _l("Attempts to reach the guardian"),
     "school_consent_form": _l("School consent form"), "student_id": _l("Student"),
-    "issued_by_hospital_id": _l("Issued by hospital"),
+    "issued_by_hospital_id": _l("Issued by hospital"), "discharged_at": _l("Discharged at"),
 }
 CHOICE_LABELS = {
     "low": _l("Low"), "moderate": _l("Moderate"), "high": _l("High"), "imminent": _l("Imminent"),

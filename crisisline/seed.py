@@ -195,7 +195,21 @@ def _sample_records(orgs, users, team, students) -> None:
     ])
     cases[1].owner_id, cases[1].team_id = None, team.id  # waiting for the on-duty team
     cases[1].reported_by_id = users["demo_reporter"].id
+    _dispatched_long_ago(cases[2], minutes=45)
     assert counselor.id == cases[0].owner_id
+
+
+def _dispatched_long_ago(case: Case, minutes: int) -> None:
+    """The responder has not arrived 45 minutes after dispatch: the demo's worker fires the
+    overdue deadline on its first poll, so a newcomer sees an alert arrive."""
+    from casework.models import CaseHistory, Deadline
+    db.flush()
+    earlier = timedelta(minutes=minutes)
+    for row in db.scalars(select(CaseHistory).where(CaseHistory.case_id == case.id)):
+        row.occurred_at -= earlier
+    for deadline in db.scalars(select(Deadline).where(Deadline.case_id == case.id)):
+        deadline.due_at -= earlier
+        deadline.created_at -= earlier
 
 
 def _demo_case(orgs, users, student, source, risk, summary, steps) -> Case:

@@ -13,11 +13,12 @@ from typing import Mapping
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import format_datetime, get_locale
 from flask_login import current_user
+from sqlalchemy.orm.exc import StaleDataError
 
 from crisisline import database
 from crisisline.config import ConfigError, load_settings  # noqa: F401  (re-exported)
 from crisisline import audit
-from crisisline.errors import DomainError, Forbidden
+from crisisline.errors import Conflict, DomainError, Forbidden
 from crisisline.extensions import api, babel, limiter, socketio
 from crisisline.i18n import select_locale, template_globals
 
@@ -122,6 +123,12 @@ def _register_error_handlers(app: Flask) -> None:
             return jsonify(error=error.message, **error.details), error.status
         return render_template("error.html", status=error.status, message=error.message,
                                details=error.details), error.status
+
+    @app.errorhandler(StaleDataError)
+    def _lost_race(_error):
+        # two writers held the same version; the other one's change was committed first
+        return _domain_error(Conflict("the record was changed by someone else meanwhile; "
+                                      "reload it and try again"))
 
     for status in (400, 401, 403, 404, 405, 429, 500):
         @app.errorhandler(status)

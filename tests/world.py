@@ -22,14 +22,17 @@ class World:
     orgs: dict[str, Organisation] = field(default_factory=dict)
 
 
-def build_world() -> World:
-    """Centres A and B; school S (with centre A); hospitals H1 and H2; team T of centre A."""
+def build_world(prefix: str = "t_") -> World:
+    """Centres A and B; school S (with centre A); hospitals H1 and H2; team T of centre A.
+
+    Names start with ``prefix``; a test that commits for real passes a unique one."""
     global _HASH
     _HASH = _HASH or hash_password(PASSWORD)
     w = World()
 
     def org(key, kind, **extra):
-        w.orgs[key] = Organisation(code=f"T-{key}", name=key, kind=kind, **extra)
+        w.orgs[key] = Organisation(code=f"{prefix.upper().rstrip('_')}-{key}", name=key,
+                                   kind=kind, **extra)
         db.add(w.orgs[key])
 
     org("A", OrgKind.HOTLINE_CENTRE)
@@ -44,7 +47,7 @@ def build_world() -> World:
     db.add(team)
 
     def user(key, role, *orgs):
-        w.users[key] = User(username=f"t_{key}", display_name=key, role=Role(role),
+        w.users[key] = User(username=f"{prefix}{key}", display_name=key, role=Role(role),
                             password_hash=_HASH,
                             memberships=[Membership(organisation=w.orgs[o]) for o in orgs])
         db.add(w.users[key])
@@ -65,9 +68,9 @@ def build_world() -> World:
     db.add(TeamMember(team_id=team.id, user_id=w.users["counselor"].id))
 
     u, o = w.users, w.orgs
-    student = Student(school_id=o["S"].id, student_number="S1", name="学生甲",
+    student = Student(school_id=o["S"].id, student_number=f"{prefix}S1", name="学生甲",
                       birth_date=date(2011, 1, 1))
-    student_b = Student(school_id=o["SB"].id, student_number="S2", name="学生乙")
+    student_b = Student(school_id=o["SB"].id, student_number=f"{prefix}S2", name="学生乙")
     db.add_all([student, student_b])
     db.flush()
     team_case = Case(centre_id=o["A"].id, student_id=student.id, source=CaseSource.SCHOOL_REPORT,

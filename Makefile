@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-postgres translations clean
+.PHONY: install demo test test-postgres lint translations clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ test: install
 test-postgres: install
 	CRISISLINE_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \
 	CRISISLINE_TEST_REDIS_URL=redis://127.0.0.1:6379/0 $(BIN)/pytest $(PYTEST_ARGS)
+
+## Static checks (pyflakes and pycodestyle rules through ruff)
+lint: install
+	$(BIN)/ruff check .
 
 ## Re-extract UI messages, merge them into the Chinese catalog, and compile it
 translations: install

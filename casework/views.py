@@ -60,16 +60,9 @@ def acknowledge_alert(alert_id: int):
 @blueprint.route("/referrals/<int:referral_id>/discharge", methods=["POST"])
 @require_role(Role.HOSPITAL_LIAISON)
 def discharge(referral_id: int):
-    try:
-        services.record_discharge(current_user, referral_id,
-                                  _local_time(request.form.get("discharged_at", ""), "discharged_at"))
-    except InvalidInput as error:
-        db.rollback()
-        for field, problem in error.fields.items():
-            flash(f"{field_label(field)}: {problem}", "error")
-    else:
-        db.commit()
-        flash(_("Saved."), "success")
+    _save(lambda: services.record_discharge(
+        current_user, referral_id,
+        _local_time(request.form.get("discharged_at", ""), "discharged_at")), _("Saved."))
     return redirect(url_for("casework.liaison_home"))
 
 
@@ -78,17 +71,9 @@ def discharge(referral_id: int):
 def file_report():
     form = request.form
     student = form.get("student_id", "")
-    try:
-        services.file_school_report(current_user, kind=form.get("kind", ""),
-                                    student_id=int(student) if student.isdigit() else None,
-                                    note=form.get("note", ""))
-    except InvalidInput as error:
-        db.rollback()
-        for field, problem in error.fields.items():
-            flash(f"{field_label(field)}: {problem}", "error")
-    else:
-        db.commit()
-        flash(_("Report filed."), "success")
+    _save(lambda: services.file_school_report(
+        current_user, kind=form.get("kind", ""), note=form.get("note", ""),
+        student_id=int(student) if student.isdigit() else None), _("Report filed."))
     return redirect(url_for("casework.reporter_home"))
 
 
@@ -129,17 +114,12 @@ def case_picture(record_id: int):
 @require_role(Role.COUNSELOR, Role.SUPERVISOR)
 def open_case():
     form = request.form
-    try:
-        case = services.open_case(
-            current_user, source=form.get("source", ""), risk_level=form.get("risk_level", ""),
-            summary=form.get("summary", ""),
-            student_id=int(form["student_id"]) if form.get("student_id", "").isdigit() else None)
-    except InvalidInput as error:
-        db.rollback()
-        for field, problem in error.fields.items():
-            flash(f"{field_label(field)}: {problem}", "error")
+    student = form.get("student_id", "")
+    case = _save(lambda: services.open_case(
+        current_user, source=form.get("source", ""), risk_level=form.get("risk_level", ""),
+        summary=form.get("summary", ""), student_id=int(student) if student.isdigit() else None))
+    if case is None:
         return redirect(url_for("casework.counselor_home"))
-    db.commit()
     return redirect(url_for("casework.case_page", record_id=case.id))
 
 
@@ -179,6 +159,21 @@ def case_document(record_id: int):
         filename=upload.filename if upload else "", content_type=upload.mimetype if upload
         else "", content=upload.read(services.MAX_DOCUMENT_BYTES + 1) if upload else b"",
         issued_by_hospital_id=int(hospital) if hospital.isdigit() else None))
+
+
+def _save(change, done: str | None = None):
+    """Commit one change from a console form, or roll it back and flash what was wrong."""
+    try:
+        result = change()
+    except InvalidInput as error:
+        db.rollback()
+        for field, problem in error.fields.items():
+            flash(f"{field_label(field)}: {problem}", "error")
+        return None
+    db.commit()
+    if done:
+        flash(done, "success")
+    return result
 
 
 def _act(record_id: int, action: str, do):

@@ -145,7 +145,8 @@ DEMO_CASES = [
     (4, "hotline_contact", "high", "来电称已写好遗书，计划周末行动。", []),
     (0, "school_report", "moderate", "班主任报告：近两周情绪低落，作文中提到“消失”。", []),
     (1, "hotline_contact", "imminent", "学生来电称站在宿舍楼顶。", ["dispatch"]),
-    (2, "school_report", "high", "宿管报告：学生割腕，伤口已包扎。", ["dispatch", "contact_guardian"]),
+    (2, "school_report", "high", "宿管报告：学生割腕，伤口已包扎。",
+     ["dispatch", "contact_guardian"]),
     (5, "hotline_contact", "high", "吞服安眠药，已送急诊。",
      ["dispatch", "contact_guardian", "refer_to_hospital"]),
     (6, "parent", "high", "家长发现遗书。",
@@ -232,7 +233,8 @@ def _demo_case(orgs, users, student, source, risk, summary, steps) -> Case:
     for step in steps:
         db.flush()
         if step == "follow_up":
-            services.record_follow_up(counselor, case.id, kind="phone", outcome="情绪平稳，按时服药。",
+            services.record_follow_up(counselor, case.id, kind="phone",
+                                      outcome="情绪平稳，按时服药。",
                                       occurred_at=utcnow() - timedelta(hours=1))
             continue
         data = {

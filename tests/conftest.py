@@ -6,6 +6,7 @@ a transaction that is rolled back afterwards (the code's own commits become save
 """
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -212,3 +213,60 @@ def wait_for(console, event: str, seconds: float = 5.0) -> list[dict]:
             return found
         time.sleep(0.05)
     return []
+
+
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+
+@pytest.fixture
+def world(ctx):
+    """The access world of ``tests.world``, committed (to the test's savepoint)."""
+    from tests.world import build_world
+    with ctx() as db:
+        world = build_world()
+        db.commit()
+        return world
+
+
+class Caller:
+    """One test user calling the API with their own Bearer token."""
+
+    def __init__(self, client, name: str, token: str):
+        self.client, self.name = client, name
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get(self, path: str, **query):
+        return self.client.get(path, query_string=query, headers=self.headers)
+
+    def post(self, path: str, json: dict | None = None):
+        return self.client.post(path, json=json or {}, headers=self.headers)
+
+    def upload(self, case_id: int, kind: str, *, content: bytes = PDF,
+               content_type: str = "application/pdf", hospital_id: int | None = None):
+        from werkzeug.datastructures import FileStorage
+        from werkzeug.test import encode_multipart
+        form = {"kind": kind, "file": FileStorage(io.BytesIO(content), filename=f"{kind}.pdf",
+                                                  content_type=content_type)}
+        if hospital_id is not None:
+            form["issued_by_hospital_id"] = str(hospital_id)
+        # encoded in memory: the test client spools large bodies to a file it never closes
+        boundary, body = encode_multipart(form)
+        return self.client.post(f"/api/cases/{case_id}/documents", data=body,
+                                headers=self.headers,
+                                content_type=f"multipart/form-data; boundary={boundary}")
+
+
+@pytest.fixture
+def api(client, ctx, world):
+    """``api("counselor")``: the API as test user t_counselor (one token per user)."""
+    from crisisline.accounts import services as accounts
+    callers: dict[str, Caller] = {}
+
+    def caller(name: str) -> Caller:
+        if name not in callers:
+            with ctx() as db:
+                token = accounts.issue_token(f"t_{name}")
+                db.commit()
+            callers[name] = Caller(client, name, token)
+        return callers[name]
+    return caller

@@ -51,7 +51,8 @@ class Organisation(Base):
     kind: Mapped[OrgKind] = mapped_column(enum_column(OrgKind, "org_kind"))
     # the hotline centre a school or hospital works with
     centre_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
-    hospital_kind: Mapped[HospitalKind | None] = mapped_column(enum_column(HospitalKind, "hospital_kind"))
+    hospital_kind: Mapped[HospitalKind | None] = mapped_column(
+        enum_column(HospitalKind, "hospital_kind"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     units: Mapped[list[SchoolUnit]] = relationship(back_populates="school")

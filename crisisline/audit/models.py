@@ -35,7 +35,8 @@ class AuditEntry(Base):
         """The fields the hash covers, in a stable, backend-independent form."""
         return {
             "seq": self.seq,
-            "occurred_at": self.occurred_at.astimezone(timezone.utc).isoformat(timespec="microseconds"),
+            "occurred_at": self.occurred_at.astimezone(timezone.utc)
+                                .isoformat(timespec="microseconds"),
             "actor_id": self.actor_id,
             "actor_name": self.actor_name,
             "actor_role": self.actor_role,

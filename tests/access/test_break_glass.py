@@ -7,40 +7,12 @@ import pytest
 from sqlalchemy import select
 
 from crisisline.access.models import BreakGlassGrant
-from crisisline.accounts import services
 from crisisline.audit.models import AuditEntry
 from crisisline.database import utcnow
 from tests.conftest import console_connection, login, wait_for
-from tests.world import PASSWORD, build_world
+from tests.world import PASSWORD
 
 REASON = "caller gave this student's name during a rescue call"
-
-
-@pytest.fixture
-def world(ctx):
-    with ctx() as db:
-        world = build_world()
-        db.commit()
-        return world
-
-
-@pytest.fixture
-def as_user(client, ctx, world):
-    """A client that calls the API with the named test user's token."""
-    def make(name: str):
-        with ctx() as db:
-            token = services.issue_token(f"t_{name}")
-            db.commit()
-
-        class Api:
-            def get(self, path):
-                return client.get(path, headers={"Authorization": f"Bearer {token}"})
-
-            def post(self, path, json):
-                return client.post(path, json=json,
-                                   headers={"Authorization": f"Bearer {token}"})
-        return Api()
-    return make
 
 
 def audit_entries(ctx, action: str) -> list[AuditEntry]:
@@ -48,9 +20,9 @@ def audit_entries(ctx, action: str) -> list[AuditEntry]:
         return db.scalars(select(AuditEntry).where(AuditEntry.action == action)).all()
 
 
-def test_out_of_scope_read_is_refused_audited_and_offers_the_glass(as_user, world, ctx):
+def test_out_of_scope_read_is_refused_audited_and_offers_the_glass(api, world, ctx):
     case = world.records["team_case"]
-    response = as_user("outsider_counselor").get(f"/api/cases/{case.id}")
+    response = api("outsider_counselor").get(f"/api/cases/{case.id}")
     assert response.status_code == 403
     assert response.json["break_glass_allowed"] is True
     [denied] = audit_entries(ctx, "access.denied")
@@ -58,8 +30,8 @@ def test_out_of_scope_read_is_refused_audited_and_offers_the_glass(as_user, worl
         ("t_outsider_counselor", "case", str(case.id), "denied")
 
 
-def test_breaking_the_glass_with_a_reason_opens_the_record_and_audits_it(as_user, world, ctx):
-    api, case = as_user("outsider_counselor"), world.records["team_case"]
+def test_breaking_the_glass_with_a_reason_opens_the_record_and_audits_it(api, world, ctx):
+    api, case = api("outsider_counselor"), world.records["team_case"]
     response = api.post("/api/break-glass", {"object_type": "case", "object_id": case.id,
                                              "reason": REASON})
     assert response.status_code == 201
@@ -76,8 +48,8 @@ def test_breaking_the_glass_with_a_reason_opens_the_record_and_audits_it(as_user
 
 
 @pytest.mark.parametrize("reason", ["", "   ", "because"])
-def test_no_glass_is_broken_without_a_real_reason(as_user, world, ctx, reason):
-    api, case = as_user("outsider_counselor"), world.records["team_case"]
+def test_no_glass_is_broken_without_a_real_reason(api, world, ctx, reason):
+    api, case = api("outsider_counselor"), world.records["team_case"]
     response = api.post("/api/break-glass", {"object_type": "case", "object_id": case.id,
                                              "reason": reason})
     assert response.status_code == 422 and "reason" in response.json["fields"]
@@ -86,8 +58,8 @@ def test_no_glass_is_broken_without_a_real_reason(as_user, world, ctx, reason):
     assert api.get(f"/api/cases/{case.id}").status_code == 403
 
 
-def test_unknown_records_and_types_are_clear_errors(as_user, world):
-    api = as_user("outsider_counselor")
+def test_unknown_records_and_types_are_clear_errors(api, world):
+    api = api("outsider_counselor")
     assert api.post("/api/break-glass", {"object_type": "case", "object_id": 999999,
                                          "reason": REASON}).status_code == 404
     response = api.post("/api/break-glass", {"object_type": "password", "object_id": 1,
@@ -95,8 +67,8 @@ def test_unknown_records_and_types_are_clear_errors(as_user, world):
     assert response.status_code == 422 and "object_type" in response.json["fields"]
 
 
-def test_access_ends_when_the_time_box_does(as_user, world, monkeypatch):
-    api, case = as_user("outsider_counselor"), world.records["team_case"]
+def test_access_ends_when_the_time_box_does(api, world, monkeypatch):
+    api, case = api("outsider_counselor"), world.records["team_case"]
     api.post("/api/break-glass", {"object_type": "case", "object_id": case.id,
                                   "reason": REASON})
     later = utcnow() + timedelta(minutes=31)
@@ -105,8 +77,8 @@ def test_access_ends_when_the_time_box_does(as_user, world, monkeypatch):
 
 
 @pytest.mark.parametrize("role", ["volunteer", "liaison", "reporter", "admin"])
-def test_only_counselors_and_supervisors_may_break_the_glass(as_user, world, ctx, role):
-    response = as_user(role).post("/api/break-glass", {
+def test_only_counselors_and_supervisors_may_break_the_glass(api, world, ctx, role):
+    response = api(role).post("/api/break-glass", {
         "object_type": "case", "object_id": world.records["team_case"].id, "reason": REASON})
     assert response.status_code == 403
     assert audit_entries(ctx, "access.denied")
@@ -114,21 +86,21 @@ def test_only_counselors_and_supervisors_may_break_the_glass(as_user, world, ctx
         assert db.scalars(select(BreakGlassGrant)).all() == []
 
 
-def test_a_grant_waits_for_review_by_a_supervisor_of_the_same_centre(as_user, world):
-    counselor = as_user("counselor")  # centre A
+def test_a_grant_waits_for_review_by_a_supervisor_of_the_same_centre(api, world):
+    counselor = api("counselor")  # centre A
     counselor.post("/api/break-glass", {"object_type": "case",
                                         "object_id": world.records["case_b"].id,
                                         "reason": REASON})
-    assert [g["user"] for g in as_user("supervisor").get("/api/break-glass/reviews").json] \
+    assert [g["user"] for g in api("supervisor").get("/api/break-glass/reviews").json] \
         == ["t_counselor"]
-    assert as_user("other_supervisor").get("/api/break-glass/reviews").json == []
+    assert api("other_supervisor").get("/api/break-glass/reviews").json == []
 
 
-def test_an_unjustified_review_ends_the_access_at_once(as_user, world, ctx):
-    counselor, case = as_user("counselor"), world.records["case_b"]
+def test_an_unjustified_review_ends_the_access_at_once(api, world, ctx):
+    counselor, case = api("counselor"), world.records["case_b"]
     grant = counselor.post("/api/break-glass", {"object_type": "case", "object_id": case.id,
                                                 "reason": REASON}).json
-    supervisor = as_user("supervisor")
+    supervisor = api("supervisor")
     response = supervisor.post(f"/api/break-glass/{grant['id']}/review",
                                {"outcome": "unjustified", "note": "not a rescue"})
     assert response.status_code == 200 and response.json["reviewed_by"] == "t_supervisor"
@@ -137,8 +109,8 @@ def test_an_unjustified_review_ends_the_access_at_once(as_user, world, ctx):
     assert audit_entries(ctx, "break_glass.review")
 
 
-def test_a_supervisor_cannot_review_their_own_grant(as_user, world):
-    supervisor = as_user("supervisor")
+def test_a_supervisor_cannot_review_their_own_grant(api, world):
+    supervisor = api("supervisor")
     grant = supervisor.post("/api/break-glass", {"object_type": "case",
                                                  "object_id": world.records["case_b"].id,
                                                  "reason": REASON}).json
@@ -148,8 +120,8 @@ def test_a_supervisor_cannot_review_their_own_grant(as_user, world):
     assert response.status_code == 403
 
 
-def test_a_record_already_in_scope_needs_no_glass(as_user, world):
-    response = as_user("counselor").post("/api/break-glass", {
+def test_a_record_already_in_scope_needs_no_glass(api, world):
+    response = api("counselor").post("/api/break-glass", {
         "object_type": "case", "object_id": world.records["team_case"].id, "reason": REASON})
     assert response.status_code == 422
 
@@ -169,21 +141,21 @@ def test_in_the_browser_a_refused_case_offers_the_glass_and_then_opens(client, w
     assert client.get(response.headers["Location"]).status_code == 200
 
 
-def test_supervisors_are_told_live_after_the_grant_is_committed(live_server, client, as_user,
+def test_supervisors_are_told_live_after_the_grant_is_committed(live_server, client, api,
                                                                world):
     login(client, "t_supervisor", PASSWORD)
     with console_connection(live_server, client) as console:
         assert console.connected
-        as_user("counselor").post("/api/break-glass", {
+        api("counselor").post("/api/break-glass", {
             "object_type": "case", "object_id": world.records["case_b"].id, "reason": REASON})
         alerts = wait_for(console, "alert.raised")
     assert alerts and alerts[0]["kind"] == "break_glass"
 
 
-def test_a_refused_break_glass_sends_no_alert(live_server, client, as_user, world):
+def test_a_refused_break_glass_sends_no_alert(live_server, client, api, world):
     login(client, "t_supervisor", PASSWORD)
     with console_connection(live_server, client) as console:
-        as_user("counselor").post("/api/break-glass", {
+        api("counselor").post("/api/break-glass", {
             "object_type": "case", "object_id": world.records["case_b"].id, "reason": "short"})
         assert wait_for(console, "alert.raised", seconds=1.0) == []
 

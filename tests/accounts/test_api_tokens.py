@@ -8,15 +8,6 @@ from sqlalchemy import select
 
 from crisisline.accounts import services
 from crisisline.accounts.models import ApiToken
-from tests.world import build_world
-
-
-@pytest.fixture
-def world(ctx):
-    with ctx() as db:
-        world = build_world()
-        db.commit()
-        return world
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from crisisline.accounts import services
 from crisisline.accounts.models import User
 from crisisline.audit.models import AuditEntry
 from tests.conftest import login
-from tests.world import PASSWORD, build_world
+from tests.world import PASSWORD
 
 ROLE_PAGES = {
     "volunteer": ("/console/volunteer", "志愿者工作台"),
@@ -18,14 +18,6 @@ ROLE_PAGES = {
     "reporter": ("/school", "学校报告"),
     "admin": ("/admin/users", "用户"),
 }
-
-
-@pytest.fixture
-def world(ctx):
-    with ctx() as db:
-        world = build_world()
-        db.commit()
-        return world
 
 
 def audit_actions(ctx) -> list[str]:

@@ -3,20 +3,11 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import select
 
 from casework.models import Case, CaseHistory, SchoolReport
 from tests.conftest import login
-from tests.world import PASSWORD, build_world
-
-
-@pytest.fixture
-def world(ctx):
-    with ctx() as db:
-        world = build_world()
-        db.commit()
-        return world
+from tests.world import PASSWORD
 
 
 def csrf(page: str) -> str:

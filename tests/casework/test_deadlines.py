@@ -3,24 +3,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from casework import deadlines, services
 from casework.models import Alert, Deadline, DeadlineStatus, DocumentKind
 from crisisline.audit.models import AuditEntry
 from crisisline.database import utcnow
-from tests.world import build_world
 
 PDF = b"%PDF-1.4\n% signed form\n"
-
-
-@pytest.fixture
-def world(ctx):
-    with ctx() as db:
-        world = build_world()
-        db.commit()
-        return world
 
 
 def open_high_risk_case(world, db):

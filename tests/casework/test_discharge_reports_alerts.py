@@ -8,37 +8,9 @@ from sqlalchemy import select
 
 from casework import deadlines, services
 from casework.models import Deadline, DeadlineStatus, DocumentKind, Referral
-from crisisline.accounts import services as accounts
 from crisisline.database import utcnow
-from tests.world import build_world
 
 PDF = b"%PDF-1.4\n% form\n"
-
-
-@pytest.fixture
-def world(ctx):
-    with ctx() as db:
-        world = build_world()
-        db.commit()
-        return world
-
-
-@pytest.fixture
-def api(client, ctx, world):
-    def as_user(name):
-        with ctx() as db:
-            token = accounts.issue_token(f"t_{name}")
-            db.commit()
-        headers = {"Authorization": f"Bearer {token}"}
-
-        class Caller:
-            def get(self, path):
-                return client.get(path, headers=headers)
-
-            def post(self, path, json=None):
-                return client.post(path, json=json or {}, headers=headers)
-        return Caller()
-    return as_user
 
 
 def walk(ctx, world, *steps):

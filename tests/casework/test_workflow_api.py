@@ -7,25 +7,20 @@ show: history rows, audit entries and deadlines.
 from __future__ import annotations
 
 import hashlib
-import io
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug.datastructures import FileStorage
-from werkzeug.test import encode_multipart
 
 from casework.models import (Case, CaseDocument, CaseHistory, Deadline, DeadlineStatus,
                              FollowUpContact, GuardianContactAttempt, Referral)
 from casework.policy import policy
 from crisisline import audit
-from crisisline.accounts import services as accounts
 from crisisline.audit.models import AuditEntry
 from crisisline.database import utcnow
 from state_machines import case_workflow
-from tests.world import build_world
+from tests.conftest import PDF
 
-PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 STATES = ("reported", "on_site", "guardian_contact", "hospital_transfer", "on_leave",
           "return_review", "follow_up", "closed", "withdrawn")
 EVENTS = ("triage_support", "dispatch", "escalate", "contact_guardian", "refer_to_hospital",
@@ -34,54 +29,6 @@ EVENTS = ("triage_support", "dispatch", "escalate", "contact_guardian", "refer_t
 
 
 # -- the world and its callers ------------------------------------------------------------
-
-@pytest.fixture
-def world(ctx):
-    with ctx() as db:
-        world = build_world()
-        db.commit()
-        return world
-
-
-class Caller:
-    """One test user calling the API with their own Bearer token."""
-
-    def __init__(self, client, name: str, token: str):
-        self.client, self.name = client, name
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def get(self, path: str, **query):
-        return self.client.get(path, query_string=query, headers=self.headers)
-
-    def post(self, path: str, json: dict):
-        return self.client.post(path, json=json, headers=self.headers)
-
-    def upload(self, case_id: int, kind: str, *, content: bytes = PDF,
-               content_type: str = "application/pdf", hospital_id: int | None = None):
-        form = {"kind": kind, "file": FileStorage(io.BytesIO(content), filename=f"{kind}.pdf",
-                                                  content_type=content_type)}
-        if hospital_id is not None:
-            form["issued_by_hospital_id"] = str(hospital_id)
-        # encoded in memory: the test client spools large bodies to a file it never closes
-        boundary, body = encode_multipart(form)
-        return self.client.post(f"/api/cases/{case_id}/documents", data=body, headers=self.headers,
-                                content_type=f"multipart/form-data; boundary={boundary}")
-
-
-@pytest.fixture
-def api(client, ctx, world):
-    """``api("counselor")``: the API as test user t_counselor (one token per user)."""
-    callers: dict[str, Caller] = {}
-
-    def caller(name: str) -> Caller:
-        if name not in callers:
-            with ctx() as db:
-                token = accounts.issue_token(f"t_{name}")
-                db.commit()
-            callers[name] = Caller(client, name, token)
-        return callers[name]
-    return caller
-
 
 def count_rows(db, model, case_id: int) -> int:
     return db.scalar(select(func.count()).select_from(model).where(model.case_id == case_id))

@@ -78,9 +78,11 @@ def _register_blueprints(app: Flask) -> None:
     from crisisline.accounts.views import blueprint as accounts_pages
     from crisisline.audit.views import blueprint as audit_pages
     from hotline.views import api_blueprint as hotline_api
+    from hotline.twilio_views import blueprint as twilio_webhooks
     from hotline.views import blueprint as hotline_pages
 
-    for blueprint in (accounts_pages, access_pages, audit_pages, hotline_pages, casework_pages):
+    for blueprint in (accounts_pages, access_pages, audit_pages, hotline_pages, casework_pages,
+                      twilio_webhooks):
         app.register_blueprint(blueprint)
     for blueprint in (access_api, hotline_api, casework_api):
         api.register_blueprint(blueprint)

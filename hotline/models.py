@@ -1,11 +1,11 @@
-"""Hotline contacts: one call, SMS conversation or web chat."""
+"""Hotline contacts: one call, SMS conversation or web chat, and what happened with it."""
 from __future__ import annotations
 
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from casework.models import RiskLevel
 from crisisline.database import Base, enum_column, utcnow
@@ -17,16 +17,90 @@ class Channel(str, enum.Enum):
     WEB_CHAT = "web_chat"
 
 
+class ContactStatus(str, enum.Enum):
+    IVR = "ivr"  # a caller still in the greeting menu
+    QUEUED = "queued"
+    OFFERED = "offered"
+    ACTIVE = "active"
+    WRAP_UP = "wrap_up"
+    ENDED = "ended"
+    ABANDONED = "abandoned"  # hung up before anyone answered: on the callback list
+    ROLLED_OVER = "rolled_over"  # sent on to the backup line
+
+
+class Priority(enum.IntEnum):
+    """Queue order: imminent first, then by waiting time."""
+
+    NORMAL = 1
+    HIGH = 2  # high-risk words, or a repeat caller whose last contact was high risk
+    IMMINENT = 3  # pressed 1 ("in danger now"), or an attempt in progress in a text
+
+
 class Contact(Base):
     __tablename__ = "contacts"
+    __table_args__ = (Index("ix_contacts_queue", "status", "priority", "queued_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     centre_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     channel: Mapped[Channel] = mapped_column(enum_column(Channel, "channel"))
-    caller_number: Mapped[str | None] = mapped_column(String(32), info={"sensitive": True})
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)  # CallSid
+    caller_number: Mapped[str | None] = mapped_column(String(32), info={"sensitive": True},
+                                                      index=True)
+    status: Mapped[ContactStatus] = mapped_column(enum_column(ContactStatus, "contact_status"),
+                                                  default=ContactStatus.ENDED)
+    priority: Mapped[int] = mapped_column(default=Priority.NORMAL)
+    language: Mapped[str] = mapped_column(String(10), default="zh")
     handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     risk_level: Mapped[RiskLevel] = mapped_column(enum_column(RiskLevel, "risk_level"),
                                                   default=RiskLevel.NONE)
     summary: Mapped[str] = mapped_column(Text, default="", info={"sensitive": True})
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    queued_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+
+    messages: Mapped[list[ContactMessage]] = relationship(order_by="ContactMessage.id",
+                                                          back_populates="contact")
+
+
+class ContactMessage(Base):
+    """One SMS or chat message of a conversation, in or out."""
+
+    __tablename__ = "contact_messages"
+    __audit_name__ = "contact_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    inbound: Mapped[bool]
+    body: Mapped[str] = mapped_column(Text, info={"sensitive": True})
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)  # MessageSid
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    contact: Mapped[Contact] = relationship(back_populates="messages")
+
+
+class WebhookReceipt(Base):
+    """Twilio retries webhooks: each (id, status) is acted on once, whatever arrives again."""
+
+    __tablename__ = "webhook_receipts"
+    __table_args__ = (UniqueConstraint("sid", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sid: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CallbackAttempt(Base):
+    """A try to call back an abandoned caller."""
+
+    __tablename__ = "callback_attempts"
+    __audit_name__ = "callback_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    attempted_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reached: Mapped[bool] = mapped_column(default=False)
+    note: Mapped[str] = mapped_column(Text, default="")

@@ -49,6 +49,8 @@ class Organisation(Base):
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[OrgKind] = mapped_column(enum_column(OrgKind, "org_kind"))
+    # a hotline centre's public number (E.164): calls and texts to it reach this centre
+    hotline_number: Mapped[str | None] = mapped_column(String(32), unique=True)
     # the hotline centre a school or hospital works with
     centre_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     hospital_kind: Mapped[HospitalKind | None] = mapped_column(

@@ -1,4 +1,4 @@
-"""The crisis policy: every deadline and threshold in one place.
+"""The crisis policy: every deadline and threshold in one place, casework and hotline.
 
 The defaults restate seed 003 and domain.md. A region overrides any of them with a JSON
 file named by ``CRISISLINE_POLICY_FILE``, e.g. ``{"guardian_reached_minutes": 45}``.
@@ -28,6 +28,11 @@ class Policy:
     leave_reminder_days: int = 3  # before a leave's expected end
     min_follow_ups_to_close: int = 2
     deadline_poll_seconds: int = 10
+    # the hotline queue
+    offer_seconds: int = 20  # an unanswered offer goes to the next person
+    counselor_escalation_seconds: int = 30  # then on-duty counselors are offered it too
+    rollover_seconds: int = 90  # then a call rolls over to the backup line
+    text_alert_minutes: int = 5  # a high-risk text or chat unanswered: the supervisor is told
 
     def __post_init__(self):
         for item in fields(self):

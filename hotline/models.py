@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from casework.models import RiskLevel
@@ -104,3 +104,41 @@ class CallbackAttempt(Base):
     attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
     reached: Mapped[bool] = mapped_column(default=False)
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Presence(Base):
+    """A volunteer's (or on-duty counselor's) presence; ``state`` follows
+    ``state_machines.presence``. ``since`` orders the longest-idle first."""
+
+    __tablename__ = "presence"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20), default="offline")
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+    languages: Mapped[str] = mapped_column(String(40), default="zh")  # "zh" or "zh,en"
+
+
+class Offer(Base):
+    """A contact offered to one person until it is accepted, declined or expires.
+
+    The partial unique indexes are the guarantee, whatever the routing code does: at most
+    one pending offer per contact and at most one per person.
+    """
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        Index("uq_offers_pending_contact", "contact_id", unique=True,
+              sqlite_where=text("outcome = 'pending'"),
+              postgresql_where=text("outcome = 'pending'")),
+        Index("uq_offers_pending_user", "user_id", unique=True,
+              sqlite_where=text("outcome = 'pending'"),
+              postgresql_where=text("outcome = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    offered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(20), default="pending")  # accepted|declined|expired

@@ -1,0 +1,29 @@
+"""Volunteer presence, declared once: who can be offered a contact, and when.
+
+offline → available ⇄ break; available → offered → busy (accept) or back to available
+(decline or expiry); busy → wrap_up → available; sign out from available, break or wrap_up.
+"""
+from __future__ import annotations
+
+from transitions import Machine
+
+STATES = ("offline", "available", "offered", "busy", "wrap_up", "break")
+
+TRANSITIONS = (
+    {"trigger": "sign_in", "source": "offline", "dest": "available"},
+    {"trigger": "take_break", "source": "available", "dest": "break"},
+    {"trigger": "end_break", "source": "break", "dest": "available"},
+    {"trigger": "offer", "source": "available", "dest": "offered"},
+    {"trigger": "accept", "source": "offered", "dest": "busy"},
+    {"trigger": "release", "source": "offered", "dest": "available"},  # declined or expired
+    {"trigger": "finish", "source": "busy", "dest": "wrap_up"},
+    {"trigger": "ready", "source": "wrap_up", "dest": "available"},
+    {"trigger": "sign_out", "source": ["available", "break", "wrap_up"], "dest": "offline"},
+)
+
+
+def bind(presence) -> Machine:
+    """A machine driving ``presence.state``; an event not allowed raises MachineError."""
+    return Machine(model=presence, states=list(STATES), initial=presence.state,
+                   transitions=list(TRANSITIONS), auto_transitions=False,
+                   model_attribute="state")

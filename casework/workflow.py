@@ -31,9 +31,15 @@ ELIGIBLE_FOR_RECOVERY_CERTIFICATES = (HospitalKind.GRADE_2A_PSYCHIATRIC_DEPARTME
                                       HospitalKind.BRAIN_HOSPITAL)
 
 
-def _text(**kwargs):
-    return ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=2000),
-                            **kwargs)
+def _storable(value: str) -> None:
+    if "\x00" in value:
+        raise ma.ValidationError("contains a character that cannot be stored")
+
+
+def _text(max_length: int = 2000, **kwargs):
+    """Required free text that fits its column."""
+    return ma.fields.String(required=True, validate=[ma.validate.Length(min=1, max=max_length),
+                                                     _storable], **kwargs)
 
 
 def _choice(choices, **kwargs):
@@ -53,7 +59,7 @@ class TriageSupport(_Strict):
 
 class Dispatch(_Strict):
     risk_level = _choice(HIGH_OR_IMMINENT)
-    responder = _text()
+    responder = _text(max_length=120)
     emergency_services = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(
         EMERGENCY_SERVICES)), required=True)  # [] when none was called
 
@@ -64,7 +70,7 @@ class Escalate(Dispatch):
 
 class ContactGuardian(_Strict):
     arrived_at = ma.fields.AwareDateTime(required=True)
-    watcher = _text()
+    watcher = _text(max_length=120)
 
 
 class ReferToHospital(_Strict):

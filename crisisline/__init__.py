@@ -13,12 +13,13 @@ from typing import Mapping
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import format_datetime, get_locale
 from flask_login import current_user
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
 
 from crisisline import database
 from crisisline.config import ConfigError, load_settings  # noqa: F401  (re-exported)
 from crisisline import audit
-from crisisline.errors import Conflict, DomainError, Forbidden
+from crisisline.errors import Conflict, DomainError, Forbidden, InvalidInput
 from crisisline.extensions import api, babel, limiter, socketio
 from crisisline.i18n import select_locale, template_globals
 
@@ -125,6 +126,12 @@ def _register_error_handlers(app: Flask) -> None:
             return jsonify(error=error.message, **error.details), error.status
         return render_template("error.html", status=error.status, message=error.message,
                                details=error.details), error.status
+
+    @app.errorhandler(DataError)
+    def _unstorable(_error):
+        # the last line of defence: schemas and services check values before they get here
+        return _domain_error(InvalidInput({}, "a value is too long or holds characters that "
+                                              "cannot be stored"))
 
     @app.errorhandler(StaleDataError)
     def _lost_race(_error):

@@ -267,6 +267,7 @@ class Alert(Base):
     recipient_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     deadline_id: Mapped[int | None] = mapped_column(ForeignKey("deadlines.id"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     kind: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     acknowledged_at: Mapped[datetime | None]

@@ -17,6 +17,8 @@ def periodic_tasks(app: Flask) -> dict:
     return {
         "fire-due-deadlines": {"task": "casework.tasks.fire_due_deadlines",
                                "schedule": timedelta(seconds=poll)},
+        "keep-the-queue-moving": {"task": "hotline.tasks.keep_the_queue_moving",
+                                  "schedule": timedelta(seconds=2)},
         "verify-audit-chain": {"task": "crisisline.audit.tasks.verify_audit_chain",
                                "schedule": timedelta(hours=1)},
     }
@@ -44,7 +46,7 @@ def create_celery(app: Flask) -> Celery:
         beat_schedule=periodic_tasks(app),
         beat_schedule_filename=str(settings.instance_path / "celerybeat-schedule"),
         timezone="UTC",
-        imports=("crisisline.audit.tasks", "casework.tasks"),
+        imports=("crisisline.audit.tasks", "casework.tasks", "hotline.tasks"),
     )
     celery.set_default()
     app.extensions["celery"] = celery

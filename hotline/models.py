@@ -59,6 +59,7 @@ class Contact(Base):
     queued_at: Mapped[datetime | None]
     answered_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    supervisor_alerted_at: Mapped[datetime | None]  # a high-risk text left unanswered
 
     messages: Mapped[list[ContactMessage]] = relationship(order_by="ContactMessage.id",
                                                           back_populates="contact")

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from casework.models import RiskLevel
 from crisisline import audit
 from crisisline.accounts.models import Organisation, OrgKind
-from crisisline.database import db, utcnow
+from crisisline.database import db, on_commit, utcnow
 from crisisline.errors import NotFound
 from crisisline.realtime import emit_after_commit
 from hotline import triage
@@ -147,6 +147,8 @@ def _enqueue(contact: Contact) -> None:
     contact.status, contact.queued_at = ContactStatus.QUEUED, utcnow()
     db.flush()
     _queue_changed(contact.centre_id)
+    from hotline.tasks import route_centre  # offered at once, not on the next tick
+    on_commit(lambda centre_id=contact.centre_id: route_centre.delay(centre_id))
 
 
 def _repeat_caller_priority(number: str | None) -> int:

@@ -81,6 +81,17 @@ DEADLINE_LABELS = {
     "outpatient_follow_up": _l("Outpatient follow-up"), "daily_report": _l("Daily report"),
     "leave_ending": _l("Leave ending"),
 }
+PRESENCE_LABELS = {"offline": _l("Offline"), "available": _l("Available"),
+                   "offered": _l("Being offered a contact"), "busy": _l("On a contact"),
+                   "wrap_up": _l("Wrapping up"), "break": _l("On a break")}
+PRESENCE_EVENTS = {  # what a person may switch to from each state, with the button's words
+    "offline": [("sign_in", _l("Go on duty"))],
+    "available": [("take_break", _l("Take a break")), ("sign_out", _l("Go off duty"))],
+    "break": [("end_break", _l("Back from break")), ("sign_out", _l("Go off duty"))],
+    "busy": [("finish", _l("Finish the contact"))],
+    "wrap_up": [("ready", _l("Ready for the next")), ("sign_out", _l("Go off duty"))],
+    "offered": [],
+}
 OUTCOME_LABELS = {"success": _l("Done"), "denied": _l("Refused"), "failure": _l("Failed")}
 REPORT_KIND_LABELS = {"at_risk": _l("Student at risk"), "daily": _l("Daily report"),
                       "zero": _l("Zero report")}
@@ -115,4 +126,6 @@ def template_globals() -> dict:
             "report_kind_label": labeller(REPORT_KIND_LABELS),
             "outcome_label": labeller(OUTCOME_LABELS), "event_label": labeller(EVENT_LABELS),
             "field_label": field_label, "choice_label": labeller(CHOICE_LABELS),
-            "deadline_label": labeller(DEADLINE_LABELS)}
+            "deadline_label": labeller(DEADLINE_LABELS),
+            "presence_label": labeller(PRESENCE_LABELS),
+            "presence_events": lambda state: PRESENCE_EVENTS.get(state, [])}

@@ -146,3 +146,8 @@ def _move(presence: Presence, event: str) -> None:
         raise Conflict(f"cannot {event} while {presence.state}") from None
     emit_after_commit("agent.status", {"user_id": presence.user_id, "state": presence.state},
                       room=f"queue:{presence.centre_id}")
+
+
+def my_offer(user: User) -> Offer | None:
+    """The offer waiting for ``user``, if any (there is never more than one)."""
+    return db.scalar(select(Offer).where(Offer.user_id == user.id, Offer.outcome == "pending"))

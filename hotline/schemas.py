@@ -10,3 +10,16 @@ class ContactOut(ma.Schema):
     risk_level = ma.fields.Function(lambda contact: contact.risk_level.value)
     summary = ma.fields.String()
     created_at = ma.fields.DateTime()
+
+
+class PresenceOut(ma.Schema):
+    state = ma.fields.String()
+    since = ma.fields.DateTime()
+    languages = ma.fields.String()
+
+
+class OfferOut(ma.Schema):
+    id = ma.fields.Integer()
+    contact_id = ma.fields.Integer()
+    offered_at = ma.fields.DateTime()
+    expires_at = ma.fields.DateTime()

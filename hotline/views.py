@@ -1,7 +1,7 @@
 """The volunteer's pages and the contact records API."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint as ApiBlueprint
@@ -11,11 +11,12 @@ from crisisline.access.services import open_record
 from crisisline.accounts.models import Role
 from crisisline.accounts.security import require_role
 from crisisline.database import db
+from hotline import routing
 from hotline.models import Contact
-from hotline.schemas import ContactOut
+from hotline.schemas import ContactOut, OfferOut, PresenceOut
 
 blueprint = Blueprint("hotline", __name__, template_folder="templates")
-api_blueprint = ApiBlueprint("contacts", __name__, url_prefix="/api/contacts",
+api_blueprint = ApiBlueprint("contacts", __name__, url_prefix="/api",
                              description="Hotline contacts")
 
 
@@ -24,7 +25,56 @@ api_blueprint = ApiBlueprint("contacts", __name__, url_prefix="/api/contacts",
 def volunteer_home():
     contacts = db.scalars(visible(current_user, Contact)
                           .order_by(Contact.created_at.desc()).limit(50)).all()
-    return render_template("hotline/volunteer_home.html", contacts=contacts)
+    presence = routing.presence_of(current_user)
+    db.commit()
+    return render_template("hotline/volunteer_home.html", contacts=contacts, presence=presence,
+                           offer=routing.my_offer(current_user))
+
+
+@blueprint.route("/console/presence/<event>", methods=["POST"])
+@require_role(Role.VOLUNTEER, Role.COUNSELOR)
+def change_presence(event: str):
+    routing.change_presence(current_user, event)
+    db.commit()
+    return redirect(url_for("accounts.home"))
+
+
+@blueprint.route("/console/offers/<int:offer_id>/<answer>", methods=["POST"])
+@require_role(Role.VOLUNTEER, Role.COUNSELOR)
+def answer_offer(offer_id: int, answer: str):
+    if answer == "accept":
+        contact = routing.accept(current_user, offer_id)
+        db.commit()
+        return redirect(url_for("hotline.contact_page", record_id=contact.id))
+    routing.decline(current_user, offer_id)
+    db.commit()
+    return redirect(url_for("accounts.home"))
+
+
+@api_blueprint.route("/presence/<event>", methods=["POST"])
+@api_blueprint.response(200, PresenceOut)
+@login_required
+def api_change_presence(event: str):
+    presence = routing.change_presence(current_user, event)
+    db.commit()
+    return presence
+
+
+@api_blueprint.route("/offers/mine")
+@api_blueprint.response(200, OfferOut(many=True))
+@login_required
+def api_my_offer():
+    offer = routing.my_offer(current_user)
+    return [offer] if offer else []
+
+
+@api_blueprint.route("/offers/<int:offer_id>/accept", methods=["POST"])
+@api_blueprint.response(200, ContactOut)
+@login_required
+def api_accept_offer(offer_id: int):
+    contact = routing.accept(current_user, offer_id)
+    db.commit()
+    return contact
 
 
 @blueprint.route("/contacts/<int:record_id>")
@@ -35,7 +85,7 @@ def contact_page(record_id: int):
     return render_template("record.html", title=_l("Contact"), record=ContactOut().dump(contact))
 
 
-@api_blueprint.route("/<int:contact_id>")
+@api_blueprint.route("/contacts/<int:contact_id>")
 @api_blueprint.response(200, ContactOut)
 @login_required
 def api_contact(contact_id: int):

@@ -1,19 +1,22 @@
 """The casework JSON API: cases and their workflow, and the records that hang off them."""
 from __future__ import annotations
 
-from flask import request
+from flask import Response, jsonify, request
+from sqlalchemy import select
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint
 
 from casework import services
 from casework.models import Case, Deadline, DeadlineStatus, Student
-from casework.schemas import (AlertOut, CaseDetail, CaseFilters, CaseOut, DischargeIn,
-                              DocumentIn, DocumentOut, SchoolReportIn,
-                              EventRequest, FollowUpIn, FollowUpOut, GuardianAttemptIn,
-                              GuardianAttemptOut, HistoryOut, NoteIn, NoteOut, OpenCase,
-                              ReferralOut, SchoolReportOut, StudentOut)
+from casework.schemas import (AlertOut, AssignIn, CaseDetail, CaseFilters, CaseOut,
+                              DischargeIn, DocumentIn, DocumentOut, EventRequest, FollowUpIn,
+                              FollowUpOut, GuardianAttemptIn, GuardianAttemptOut, HistoryOut,
+                              LiaisonCaseView, NoteIn, NoteOut, OpenCase, ReferralOut,
+                              SchoolReportIn, SchoolReportOut, StudentOut)
+from crisisline import audit
 from crisisline.access.rules import visible
 from crisisline.access.services import open_record
+from crisisline.accounts.models import Role
 from crisisline.database import db, utcnow
 from crisisline.errors import InvalidInput
 from state_machines import case_workflow
@@ -22,9 +25,12 @@ blueprint = Blueprint("casework_api", __name__, url_prefix="/api",
                       description="Crisis cases, their workflow, and the records around them")
 
 
-def case_detail(case: Case) -> Case:
-    """The case as its caller sees it: with the events they may fire now."""
+def case_detail(case: Case):
+    """The case as its caller sees it: with the events they may fire now. A hospital
+    liaison gets only what confirming the arrival needs."""
     case.allowed_events = services.allowed_events(current_user, case)
+    if current_user.role == Role.HOSPITAL_LIAISON:
+        return jsonify(LiaisonCaseView().dump(case))  # a Response passes smorest untouched
     return case
 
 
@@ -52,11 +58,17 @@ def list_cases(filters):
         query = query.where(Case.owner_id == filters["owner"])
     if "school" in filters:
         query = query.where(Case.student_id.in_(
-            db.query(Student.id).filter(Student.school_id == filters["school"])))
+            select(Student.id).where(Student.school_id == filters["school"])))
     if filters.get("overdue"):
-        query = query.where(Case.id.in_(db.query(Deadline.case_id).filter(
-            Deadline.status == DeadlineStatus.PENDING, Deadline.due_at <= utcnow())))
-    return db.scalars(query).all()
+        query = query.where(Case.id.in_(select(Deadline.case_id).where(
+            Deadline.status.in_((DeadlineStatus.PENDING, DeadlineStatus.FIRED)),
+            Deadline.due_at <= utcnow())))
+    cases = db.scalars(query).all()
+    audit.record("case.list", object_type="case", changes={  # a list of sensitive records
+        "filters": {"new": {k: str(v) for k, v in filters.items()}},
+        "case_ids": {"new": [case.id for case in cases]}})
+    db.commit()
+    return cases
 
 
 @blueprint.route("/cases/<int:case_id>")
@@ -82,7 +94,45 @@ def fire_event(body, case_id: int, event: str):
 @blueprint.response(200, HistoryOut(many=True))
 @login_required
 def case_history(case_id: int):
-    return services.history(current_user, case_id)
+    rows = services.history(current_user, case_id)
+    db.commit()
+    return rows
+
+
+@blueprint.route("/cases/<int:case_id>/assign", methods=["POST"])
+@blueprint.arguments(AssignIn)
+@blueprint.response(200, CaseDetail)
+@login_required
+def assign(data, case_id: int):
+    case = services.assign(current_user, case_id, **data)
+    db.commit()
+    return case_detail(case)
+
+
+@blueprint.route("/cases/<int:case_id>/notes", methods=["GET"])
+@blueprint.response(200, NoteOut(many=True))
+@login_required
+def list_notes(case_id: int):
+    listed = services.notes(current_user, case_id)
+    db.commit()
+    return listed
+
+
+@blueprint.route("/cases/<int:case_id>/documents", methods=["GET"])
+@blueprint.response(200, DocumentOut(many=True))
+@login_required
+def list_documents(case_id: int):
+    return services.documents(current_user, case_id)
+
+
+@blueprint.route("/cases/<int:case_id>/documents/<int:document_id>/file")
+@login_required
+def download_document(case_id: int, document_id: int):
+    document = services.open_document(current_user, case_id, document_id)
+    db.commit()
+    return Response(document.content, mimetype=document.content_type, headers={
+        "Content-Disposition": f"attachment; filename=document-{document.id}",
+        "Cache-Control": "no-store"})
 
 
 @blueprint.route("/cases/<int:case_id>/notes", methods=["POST"])

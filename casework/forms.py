@@ -62,7 +62,10 @@ def event_data(event: str, form) -> dict:
         elif raw == "":
             continue  # missing: the schema names it if it is required
         elif field.widget == "number":
-            data[field.name] = int(raw) if raw.lstrip("-").isdigit() else raw
+            try:
+                data[field.name] = int(raw)
+            except ValueError:
+                data[field.name] = raw  # the schema names it
         elif field.widget == "datetime":  # the browser sends local time, without a zone
             try:
                 data[field.name] = datetime.fromisoformat(raw).replace(tzinfo=zone).isoformat()

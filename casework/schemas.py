@@ -68,6 +68,16 @@ class CaseDetail(CaseOut):
     allowed_events = ma.fields.List(ma.fields.String())
 
 
+class LiaisonCaseView(ma.Schema):
+    """A hospital liaison's view of a case in transfer: enough to confirm the arrival."""
+
+    id = ma.fields.Integer()
+    state = ma.fields.String()
+    version = ma.fields.Integer()
+    hospital_id = ma.fields.Integer(allow_none=True)
+    allowed_events = ma.fields.List(ma.fields.String())
+
+
 class OpenCase(ma.Schema):
     source = ma.fields.String(required=True)
     risk_level = ma.fields.String(required=True)
@@ -166,7 +176,13 @@ class DischargeIn(ma.Schema):
 
 
 class SchoolReportIn(ma.Schema):
-    student_id = ma.fields.Integer(required=True, strict=True)
+    student_id = ma.fields.Integer(load_default=None, strict=True)
+    student_number = ma.fields.String(load_default=None)
     kind = ma.fields.String(required=True)
     note = ma.fields.String(load_default="")
     report_date = ma.fields.Date(load_default=None)
+
+
+class AssignIn(ma.Schema):
+    owner_id = ma.fields.Integer(required=True, allow_none=True, strict=True)
+    version = ma.fields.Integer(required=True, strict=True)

@@ -60,8 +60,9 @@ def open_case(actor: User, *, source: str, risk_level: str, summary: str = "",
         errors["source"] = f"one of {', '.join(s.value for s in CaseSource)}"
     if risk_level not in {r.value for r in RiskLevel}:
         errors["risk_level"] = f"one of {', '.join(r.value for r in RiskLevel)}"
-    if student_id is not None and db.get(Student, student_id) is None:
-        errors["student_id"] = "no such student"
+    student = db.get(Student, student_id) if student_id is not None else None
+    if student_id is not None and (student is None or student.school.centre_id != centre_ids[0]):
+        errors["student_id"] = "no such student at a school your centre serves"
     owner = db.get(User, owner_id) if owner_id is not None else None
     if owner_id is not None and (owner is None or owner.role != Role.COUNSELOR
                                  or centre_ids[0] not in owner.centre_ids):
@@ -76,11 +77,11 @@ def open_case(actor: User, *, source: str, risk_level: str, summary: str = "",
                 owner_id=owner.id if owner else None, team_id=team.id if team else None,
                 reported_by_id=actor.id, state=case_workflow.INITIAL)
     db.add(case)
+    audit.record("case.open", case, changes=audit.diff(case))  # the diff, before the flush
     db.flush()
     db.add(CaseHistory(case_id=case.id, event="open", from_state=None,
                        to_state=case.state, actor_id=actor.id,
                        data={"source": source, "risk_level": risk_level}))
-    audit.record("case.open", case, changes=audit.diff(case))
     _announce(case)
     return case
 
@@ -132,7 +133,19 @@ def fire_event(actor: User, case_id: int, event_name: str, data: dict | None,
 
 
 def history(actor: User, case_id: int) -> list[CaseHistory]:
-    return get_case(actor, case_id).history
+    case = case_file(actor, case_id)
+    audit.record_read(case, via="history")
+    return case.history
+
+
+def case_file(actor: User, case_id: int) -> Case:
+    """The case with everything in it: for those who work the case, not a hospital liaison
+    (who sees a case in transfer only to confirm the arrival)."""
+    case = get_case(actor, case_id)
+    if actor.role == Role.HOSPITAL_LIAISON:
+        raise Forbidden("hospital liaisons see the referral, not the case file",
+                        object_type="case", object_id=case.id)
+    return case
 
 
 def add_note(actor: User, case_id: int, body: str) -> CaseNote:
@@ -284,13 +297,20 @@ def record_discharge(actor: User, referral_id: int, discharged_at: datetime) -> 
     return referral
 
 
-def file_school_report(actor: User, *, student_id: int | None, kind: str, note: str = "",
-                       report_date: date | None = None) -> SchoolReport:
-    """A report from the school network; a daily or zero report meets that day's deadline."""
+def file_school_report(actor: User, *, student_id: int | None = None, kind: str,
+                       note: str = "", report_date: date | None = None,
+                       student_number: str | None = None) -> SchoolReport:
+    """A report from the school network; a daily or zero report meets that day's deadline.
+
+    The student is named by id or by student number, within the reporter's own school.
+    """
     if actor.role != Role.REPORTER:
         raise Forbidden("only school reporters file school reports")
     schools = actor.organisation_ids(OrgKind.SCHOOL)
     student = db.get(Student, student_id) if student_id is not None else None
+    if student is None and student_number:
+        student = db.scalar(select(Student).where(Student.student_number == student_number,
+                                                  Student.school_id.in_(schools)))
     errors = {}
     if kind not in {k.value for k in ReportKind}:
         errors["kind"] = f"one of {', '.join(k.value for k in ReportKind)}"
@@ -314,3 +334,47 @@ def file_school_report(actor: User, *, student_id: int | None, kind: str, note: 
     audit.record("school_report.create", report, changes={"kind": {"new": kind},
                                                           "student_id": {"new": student.id}})
     return report
+
+
+def assign(actor: User, case_id: int, *, owner_id: int | None, version: int) -> Case:
+    """A supervisor gives a case to a counselor of its centre (or back to the team)."""
+    case = get_case(actor, case_id, EDIT)
+    if actor.role != Role.SUPERVISOR:
+        raise Forbidden("only supervisors assign cases")
+    if version != case.version:
+        raise Conflict("the case has changed since you loaded it", current_version=case.version)
+    owner = db.get(User, owner_id) if owner_id is not None else None
+    if owner_id is not None and (owner is None or not owner.is_active
+                                 or owner.role not in (Role.COUNSELOR, Role.SUPERVISOR)
+                                 or case.centre_id not in owner.centre_ids):
+        raise InvalidInput({"owner_id": "must be an active counselor of this case's centre"})
+    case.owner_id = owner.id if owner else None
+    case.updated_at = utcnow()
+    db.add(CaseHistory(case_id=case.id, event="assign", from_state=case.state,
+                       to_state=case.state, actor_id=actor.id, data={"owner_id": case.owner_id}))
+    audit.record("case.assign", case, changes=audit.diff(case))
+    _announce(case)
+    return case
+
+
+def notes(actor: User, case_id: int) -> list[CaseNote]:
+    case = case_file(actor, case_id)
+    audit.record_read(case, via="notes")
+    return list(db.scalars(select(CaseNote).where(CaseNote.case_id == case.id)
+                           .order_by(CaseNote.id)))
+
+
+def documents(actor: User, case_id: int) -> list[CaseDocument]:
+    case = case_file(actor, case_id)
+    return list(db.scalars(select(CaseDocument).where(CaseDocument.case_id == case.id)
+                           .order_by(CaseDocument.id)))
+
+
+def open_document(actor: User, case_id: int, document_id: int) -> CaseDocument:
+    """A document's file, for someone who may see the case; the read is audited."""
+    case = case_file(actor, case_id)
+    document = db.get(CaseDocument, document_id)
+    if document is None or document.case_id != case.id:
+        raise NotFound(f"document {document_id} does not exist")
+    audit.record_read(document)
+    return document

@@ -70,10 +70,10 @@ def discharge(referral_id: int):
 @require_role(Role.REPORTER)
 def file_report():
     form = request.form
-    student = form.get("student_id", "")
     _save(lambda: services.file_school_report(
         current_user, kind=form.get("kind", ""), note=form.get("note", ""),
-        student_id=int(student) if student.isdigit() else None), _("Report filed."))
+        student_id=_number(form.get("student_id")),
+        student_number=form.get("student_number", "").strip() or None), _("Report filed."))
     return redirect(url_for("casework.reporter_home"))
 
 
@@ -86,9 +86,10 @@ def liaison_home():
 @blueprint.route("/school")
 @require_role(Role.REPORTER)
 def reporter_home():
-    schools = current_user.organisation_ids(OrgKind.SCHOOL)
-    students = db.scalars(select(Student).where(Student.school_id.in_(schools))
-                          .order_by(Student.student_number)).all()
+    # only the students this reporter has reported on: others are named by student number
+    students = db.scalars(select(Student).where(Student.id.in_(
+        select(SchoolReport.student_id).where(SchoolReport.reported_by_id == current_user.id)))
+        .order_by(Student.student_number)).all()
     monitored = set(db.scalars(select(Case.student_id).where(
         Case.daily_reports.is_(True), Case.student_id.in_([s.id for s in students]))))
     return render_template("casework/reporter_home.html", reports=_latest(SchoolReport),
@@ -114,10 +115,9 @@ def case_picture(record_id: int):
 @require_role(Role.COUNSELOR, Role.SUPERVISOR)
 def open_case():
     form = request.form
-    student = form.get("student_id", "")
     case = _save(lambda: services.open_case(
         current_user, source=form.get("source", ""), risk_level=form.get("risk_level", ""),
-        summary=form.get("summary", ""), student_id=int(student) if student.isdigit() else None))
+        summary=form.get("summary", ""), student_id=_number(form.get("student_id"))))
     if case is None:
         return redirect(url_for("casework.counselor_home"))
     return redirect(url_for("casework.case_page", record_id=case.id))
@@ -127,9 +127,9 @@ def open_case():
 @login_required
 def case_event(record_id: int, event: str):
     data = event_data(event, request.form) if event in HANDLERS else {}
-    version = request.form.get("version", "")
+    version = _number(request.form.get("version"))
     return _act(record_id, event, lambda: services.fire_event(
-        current_user, record_id, event, data, int(version) if version.isdigit() else None))
+        current_user, record_id, event, data, version))
 
 
 @blueprint.route("/cases/<int:record_id>/follow-ups", methods=["POST"])
@@ -158,7 +158,7 @@ def case_document(record_id: int):
         current_user, record_id, kind=request.form.get("kind", ""),
         filename=upload.filename if upload else "", content_type=upload.mimetype if upload
         else "", content=upload.read(services.MAX_DOCUMENT_BYTES + 1) if upload else b"",
-        issued_by_hospital_id=int(hospital) if hospital.isdigit() else None))
+        issued_by_hospital_id=_number(hospital)))
 
 
 def _save(change, done: str | None = None):
@@ -192,6 +192,9 @@ def _act(record_id: int, action: str, do):
 
 def _render_case(case: Case, errors: dict | None = None, failed: str | None = None):
     events = services.allowed_events(current_user, case)
+    if current_user.role == Role.HOSPITAL_LIAISON:  # the arrival, not the case file
+        return render_template("casework/liaison_case.html", case=case, errors=errors or {},
+                               events={event: event_form(event) for event in events})
     return render_template(
         "casework/case.html", case=case, picture=Markup(_picture(case)),
         events={event: event_form(event) for event in events}, errors=errors or {},
@@ -211,6 +214,15 @@ def _picture(case: Case) -> str:
     return workflow_svg({state: str(label) for state, label in STATE_LABELS.items()},
                         current=case.state, visited=visited,
                         taken={row.event for row in case.history})
+
+
+def _number(raw: str | None) -> int | None:
+    """A form's whole number, or None: never a 500 for '²' or a 30-digit value."""
+    try:
+        value = int(raw or "")
+    except ValueError:
+        return None
+    return value if 0 < value < 2**31 else None
 
 
 def _same_site(target: str | None) -> bool:

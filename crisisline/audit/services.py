@@ -237,8 +237,12 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def recent(limit: int = 100, actions: Iterable[str] | None = None) -> list[AuditEntry]:
+def recent(limit: int = 100, actions: Iterable[str] | None = None,
+           actor_ids: Iterable[int] | None = None) -> list[AuditEntry]:
+    """The newest entries, optionally of some actions and of some actors only."""
     query = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)
     if actions:
         query = query.where(AuditEntry.action.in_(list(actions)))
+    if actor_ids is not None:
+        query = query.where(AuditEntry.actor_id.in_(list(actor_ids)))
     return list(db.scalars(query))

@@ -49,15 +49,26 @@ def pending(case: Case, *kinds: str) -> list[Deadline]:
 
 
 def settle(case: Case, *kinds: str, status: DeadlineStatus = DeadlineStatus.MET) -> None:
-    """The awaited step happened (MET) or no longer applies (CANCELLED)."""
+    """The awaited step happened (MET) or no longer applies (CANCELLED).
+
+    A deadline that already fired is settled too: its alert stays on record (audit and
+    alerts), and it no longer counts as overdue once the step has happened, late.
+    """
     now = utcnow()
-    for deadline in pending(case, *kinds):
+    query = select(Deadline).where(Deadline.case_id == case.id, Deadline.status.in_(
+        (DeadlineStatus.PENDING, DeadlineStatus.FIRED)))
+    if kinds:
+        query = query.where(Deadline.kind.in_(kinds))
+    for deadline in db.scalars(query):
         deadline.status, deadline.settled_at = status, now
 
 
 def overdue(case: Case, now: datetime | None = None) -> list[Deadline]:
+    """Deadlines past due whose step has not happened: pending ones, and fired ones."""
     now = now or utcnow()
-    return [deadline for deadline in pending(case) if deadline.due_at <= now]
+    return list(db.scalars(select(Deadline).where(
+        Deadline.case_id == case.id, Deadline.due_at <= now,
+        Deadline.status.in_((DeadlineStatus.PENDING, DeadlineStatus.FIRED)))))
 
 
 def fire_due(now: datetime | None = None, limit: int = 200) -> int:

@@ -230,6 +230,8 @@ def record_guardian_attempt(actor: User, case_id: int, *, reached: bool, note: s
                                      note=note or "", attempted_at=utcnow(),
                                      recorded_by_id=actor.id)
     db.add(attempt)
+    if reached:
+        deadlines.settle(case, "guardian_reached")
     audit.record("guardian_contact_attempt.create", attempt,
                  changes={"case_id": {"new": case.id}, "reached": {"new": reached}})
     return attempt
@@ -283,6 +285,8 @@ def record_discharge(actor: User, referral_id: int, discharged_at: datetime) -> 
         raise Forbidden("you may not update this referral", object_type="referral",
                         object_id=referral.id)
     errors = {}
+    if referral.case.state in case_workflow.FINAL:
+        errors["case"] = "the case is closed or withdrawn"
     if referral.arrived_at is None:
         errors["arrived_at"] = "confirm the student's arrival first"
     if referral.discharged_at is not None:
@@ -325,12 +329,15 @@ def file_school_report(actor: User, *, student_id: int | None = None, kind: str,
                           report_date=report_date or utcnow().date())
     db.add(report)
     if report.kind in (ReportKind.DAILY, ReportKind.ZERO):
+        period = timedelta(hours=policy().daily_report_hours)
         for case in db.scalars(select(Case).where(Case.student_id == student.id,
                                                   Case.daily_reports.is_(True))):
-            for due in deadlines.pending(case, "daily_report"):
+            # the report meets the period now running; it cannot be filed ahead
+            current = [d for d in deadlines.pending(case, "daily_report")
+                       if d.due_at <= utcnow() + period]
+            for due in current:
                 deadlines.settle(case, "daily_report")
-                deadlines.schedule(case, "daily_report", due_at=due.due_at + timedelta(
-                    hours=policy().daily_report_hours))
+                deadlines.schedule(case, "daily_report", due_at=due.due_at + period)
     audit.record("school_report.create", report, changes={"kind": {"new": kind},
                                                           "student_id": {"new": student.id}})
     return report

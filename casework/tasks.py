@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from flask import current_app
@@ -12,20 +13,28 @@ from twilio.base.exceptions import TwilioException
 
 from casework import deadlines
 from casework.models import Alert
-from crisisline.database import db
+from crisisline.database import db, utcnow
 from crisisline.i18n import DEADLINE_LABELS
 from crisisline.twilio_rest import rest_client
 
 log = logging.getLogger(__name__)
+UNSENT_AFTER = timedelta(minutes=1)  # an alert not texted by then lost its send
 
 
 @shared_task
 def fire_due_deadlines() -> int:
-    """Fire the deadlines that are due; a deadline fired here is never fired again."""
+    """Fire the deadlines that are due; a deadline fired here is never fired again. Alerts
+    whose text was never sent (a lost send) are sent now."""
     fired = deadlines.fire_due()
     db.commit()
     if fired:
         log.info("fired %d due deadline(s)", fired)
+    if current_app.config["TWILIO_ACCOUNT_SID"]:
+        unsent = db.scalars(select(Alert.id).where(
+            Alert.sms_status.is_(None), Alert.deadline_id.is_not(None),
+            Alert.created_at <= utcnow() - UNSENT_AFTER)).all()
+        for alert_id in unsent:
+            text_alert.delay(alert_id)
     return fired
 
 

@@ -14,7 +14,8 @@ import marshmallow as ma
 from sqlalchemy import func, select
 
 from casework import deadlines
-from casework.models import (Case, CaseDocument, Deadline, DeadlineStatus, DocumentKind,
+from casework.models import (Case, CaseDocument, CaseHistory, Deadline, DeadlineStatus,
+                             DocumentKind,
                              FollowUpContact, GuardianContactAttempt, Referral, RiskLevel)
 from casework.policy import policy
 from crisisline.accounts.models import HospitalKind, Organisation, OrgKind, Role, User
@@ -25,6 +26,7 @@ LOW_OR_MEDIUM = (RiskLevel.LOW.value, RiskLevel.MODERATE.value)
 HIGH_OR_IMMINENT = (RiskLevel.HIGH.value, RiskLevel.IMMINENT.value)
 EMERGENCY_SERVICES = ("120", "110", "119")
 PLAN_OWNER_ROLES = (Role.COUNSELOR, Role.SUPERVISOR)
+RECORDED_LATE_AT_MOST = timedelta(hours=24)
 LEGAL_BASES = ("guardian_consent", "school_consent", "police_assisted")
 ELIGIBLE_FOR_RECOVERY_CERTIFICATES = (HospitalKind.GRADE_2A_PSYCHIATRIC_DEPARTMENT,
                                       HospitalKind.SPECIALIST_PSYCHIATRIC,
@@ -140,9 +142,18 @@ def _has_document(case: Case, kind: DocumentKind) -> bool:
                                                    CaseDocument.kind == kind).limit(1)) is not None
 
 
+def _not_long_before_the_case(case: Case, moment: datetime) -> None:
+    # a case is often recorded after the response began, but not days after
+    if moment < case.created_at - RECORDED_LATE_AT_MOST:
+        _fail(arrived_at="cannot be more than a day before the case was opened")
+
+
 def enter_follow_up(case: Case) -> None:
-    """Follow-up begins: first contact due within the policy's hours; daily reports too."""
-    if not deadlines.pending(case, *deadlines.FOLLOW_UP_KINDS):
+    """Follow-up begins: first contact due within the policy's hours; a high-risk student's
+    school also reports daily (日报告/零报告)."""
+    if case.risk_level in (RiskLevel.HIGH, RiskLevel.IMMINENT):
+        case.daily_reports = True
+    if not deadlines.pending(case, "first_follow_up", "follow_up"):  # not outpatient: separate
         deadlines.schedule(case, "first_follow_up")
     if case.daily_reports and not deadlines.pending(case, "daily_report"):
         deadlines.schedule(case, "daily_report")
@@ -177,6 +188,7 @@ def escalate(case: Case, data: dict, actor: User) -> None:
 def contact_guardian(case: Case, data: dict, actor: User) -> None:
     if data["arrived_at"] > utcnow() + timedelta(minutes=1):
         _fail(arrived_at="cannot be in the future")
+    _not_long_before_the_case(case, data["arrived_at"])
     case.watcher = data["watcher"]
     deadlines.settle(case, "responder_on_site")
     deadlines.schedule(case, "guardian_reached")
@@ -187,6 +199,8 @@ def refer_to_hospital(case: Case, data: dict, actor: User) -> None:
     if hospital is None or hospital.kind != OrgKind.HOSPITAL:
         _fail(hospital_id="must be a hospital")
     basis = data["legal_basis"]
+    if basis == "guardian_consent" and data["guardian_refused"]:
+        _fail(legal_basis="the guardian refused: guardian consent cannot be the basis")
     if basis == "school_consent":
         _require_guardian_unreachable(case)
     elif basis == "police_assisted":
@@ -217,10 +231,12 @@ def _require_guardian_unreachable(case: Case) -> None:
     if waited_until is None or waited_until > utcnow():
         problems["legal_basis"] = (f"school consent opens only when the guardian has not been "
                                    f"reached for {policy().guardian_reached_minutes} minutes")
-    attempts = db.scalar(select(func.count(GuardianContactAttempt.id)).where(
-        GuardianContactAttempt.case_id == case.id, GuardianContactAttempt.reached.is_(False)))
+    attempts = db.scalars(select(GuardianContactAttempt.reached).where(
+        GuardianContactAttempt.case_id == case.id)).all()
     if not attempts:
         problems["guardian_contact_attempts"] = "log the attempts to reach the guardian"
+    elif any(attempts):
+        problems["legal_basis"] = "the guardian was reached: ask for the guardian's consent"
     if not _has_document(case, DocumentKind.SCHOOL_CONSENT_FORM):
         problems["school_consent_form"] = "attach the signed school consent form (学校送医同意书)"
     if problems:
@@ -246,6 +262,7 @@ def home_supervision(case: Case, data: dict, actor: User) -> None:
 def confirm_arrival(case: Case, data: dict, actor: User) -> None:
     if data["arrived_at"] > utcnow() + timedelta(minutes=1):
         _fail(arrived_at="cannot be in the future")
+    _not_long_before_the_case(case, data["arrived_at"])
     referral = current_referral(case)
     referral.arrived_at = data["arrived_at"]
     deadlines.settle(case, "hospital_arrival")
@@ -306,8 +323,12 @@ def withdraw(case: Case, data: dict, actor: User) -> None:
 
 def close(case: Case, data: dict, actor: User) -> None:
     problems = {}
-    done = db.scalar(select(func.count(FollowUpContact.id))
-                     .where(FollowUpContact.case_id == case.id))
+    reopened = db.scalar(select(func.max(CaseHistory.occurred_at)).where(
+        CaseHistory.case_id == case.id, CaseHistory.event == "reopen"))
+    counted = select(func.count(FollowUpContact.id)).where(FollowUpContact.case_id == case.id)
+    if reopened is not None:  # a reopened case needs follow-ups of its own before closing
+        counted = counted.where(FollowUpContact.created_at > reopened)
+    done = db.scalar(counted)
     needed = policy().min_follow_ups_to_close
     if done < needed:
         problems["follow_up_contacts"] = f"{needed} follow-up contacts are needed, {done} done"

@@ -133,6 +133,10 @@ def _register_error_handlers(app: Flask) -> None:
         return _domain_error(InvalidInput({}, "a value is too long or holds characters that "
                                               "cannot be stored"))
 
+    @app.errorhandler(OverflowError)
+    def _out_of_range(_error):
+        return _domain_error(InvalidInput({}, "a number or date is out of range"))
+
     @app.errorhandler(StaleDataError)
     def _lost_race(_error):
         # two writers held the same version; the other one's change was committed first

@@ -108,7 +108,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, instance_path: Pa
     redis_url = overrides.pop("REDIS_URL", None) or env.get("CRISISLINE_REDIS_URL") or None
     if redis_url is not None:
         parts = urlsplit(redis_url)
-        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        try:
+            _ = parts.port  # raises ValueError for a port that is not a number
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("redis", "rediss") or not parts.hostname:
             raise ConfigError("CRISISLINE_REDIS_URL must look like redis://host:6379/0, "
                               f"not {redis_url!r}")
 
@@ -152,6 +156,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, instance_path: Pa
                           f"'record' (an outbox file, for development), not {transport!r}")
 
     minutes = _positive_int(env, "CRISISLINE_BREAK_GLASS_MINUTES", 30)
+    if minutes > 24 * 60:
+        raise ConfigError("CRISISLINE_BREAK_GLASS_MINUTES must be at most a day (1440): "
+                          "break-the-glass access is time-boxed")
 
     return Settings(env=env_name, instance_path=instance_path, database_url=database_url,
                     redis_url=redis_url, secret_key=secret_key, public_url=public_url,

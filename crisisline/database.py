@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 import enum
+import logging
 
 from sqlalchemy import DateTime, Enum, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
@@ -129,9 +130,13 @@ def on_commit(callback: Callable[[], None]) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _run_on_commit(session: Session) -> None:
-    callbacks = session.info.pop("on_commit", [])
-    for callback in callbacks:
-        callback()
+    # each on its own: one failing send (a broker down) must not swallow the others, and
+    # the data is committed already; whatever depends on a lost send is swept up later
+    for callback in session.info.pop("on_commit", []):
+        try:
+            callback()
+        except Exception:  # noqa: BLE001  (logged, and the commit stands)
+            logging.getLogger("crisisline").exception("after-commit step failed")
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -131,3 +131,12 @@ def test_a_postgresql_driver_we_do_not_ship_is_refused_at_start(tmp_path):
     with pytest.raises(ConfigError, match="CRISISLINE_DATABASE_URL"):
         load_settings({"CRISISLINE_DATABASE_URL": "postgresql+psycopg2://db/x"},
                       instance_path=tmp_path)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("CRISISLINE_REDIS_URL", "redis://localhost:abc/0"),
+    ("CRISISLINE_BREAK_GLASS_MINUTES", "99999999999999"),
+])
+def test_values_that_would_fail_later_are_refused_at_start(tmp_path, name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_settings({name: value}, instance_path=tmp_path)

@@ -369,7 +369,8 @@ def test_only_unanswered_calls_to_the_guardian_count_towards_school_consent(open
     response = refused(case, "refer_to_hospital", {"hospital_id": world.orgs["H1"].id,
                                                    "legal_basis": "school_consent"})
     assert response.status_code == 422
-    assert set(response.json["fields"]) == {"guardian_contact_attempts"}
+    assert set(response.json["fields"]) == {"legal_basis"}
+    assert "reached" in response.json["fields"]["legal_basis"]
 
 
 def test_police_assisted_transfer_needs_refusal_danger_to_others_and_a_police_reference(
@@ -427,7 +428,8 @@ def test_return_to_class_needs_fit_to_study_and_a_signed_parent_notice(open_case
                                            "parent_notice_document_id": notice})
     assert detail["state"] == "follow_up"
     assert case.deadlines() == {"guardian_reached": ["met"], "hospital_arrival": ["cancelled"],
-                                "responder_on_site": ["met"], "first_follow_up": ["pending"]}
+                                "responder_on_site": ["met"], "first_follow_up": ["pending"],
+                                "daily_report": ["pending"]}  # a high-risk student
 
 
 def test_a_leave_records_its_kind_and_end_and_reminds_before_it_ends(open_case, ctx):

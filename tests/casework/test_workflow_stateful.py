@@ -101,6 +101,7 @@ class Snapshot:
     referrals: tuple  # (id, hospital_id, arrived_at)
     follow_ups: int = field(compare=False)
     failed_attempts: int = field(compare=False)
+    reached_attempts: int = field(compare=False)
     documents: tuple = field(compare=False)  # (id, kind, issued_by_hospital_id)
     now: datetime = field(compare=False, default=None)
 
@@ -116,7 +117,9 @@ class Snapshot:
                 if d[3] == DeadlineStatus.PENDING.value and (not kinds or d[1] in kinds)]
 
     def overdue(self) -> list[tuple]:
-        return [d for d in self.pending() if d[2] <= self.now]
+        """Past due and the step not yet taken: pending ones, and ones that fired."""
+        return [d for d in self.deadlines if d[2] <= self.now and d[3] in (
+            DeadlineStatus.PENDING.value, DeadlineStatus.FIRED.value)]
 
     def documents_of(self, kind: str, hospital_id: int | None = None) -> list[int]:
         return [d[0] for d in self.documents
@@ -164,15 +167,27 @@ def read_snapshot(db, case_id: int) -> Snapshot:
         referrals=tuple((r.id, r.hospital_id, r.arrived_at)
                         for r in db.scalars(select(Referral).where(
                             Referral.case_id == case_id).order_by(Referral.id))),
-        follow_ups=db.scalar(select(func.count(FollowUpContact.id))
-                             .where(FollowUpContact.case_id == case_id)),
+        follow_ups=_follow_ups_since_reopen(db, case_id),
         failed_attempts=db.scalar(select(func.count(GuardianContactAttempt.id)).where(
             GuardianContactAttempt.case_id == case_id,
             GuardianContactAttempt.reached.is_(False))),
+        reached_attempts=db.scalar(select(func.count(GuardianContactAttempt.id)).where(
+            GuardianContactAttempt.case_id == case_id,
+            GuardianContactAttempt.reached.is_(True))),
         documents=tuple((d.id, d.kind.value, d.issued_by_hospital_id)
                         for d in db.scalars(select(CaseDocument).where(
                             CaseDocument.case_id == case_id).order_by(CaseDocument.id))),
         now=utcnow())
+
+
+def _follow_ups_since_reopen(db, case_id: int) -> int:
+    """A reopened case needs follow-ups of its own before it may close again."""
+    reopened = db.scalar(select(func.max(CaseHistory.occurred_at)).where(
+        CaseHistory.case_id == case_id, CaseHistory.event == "reopen"))
+    query = select(func.count(FollowUpContact.id)).where(FollowUpContact.case_id == case_id)
+    if reopened is not None:
+        query = query.where(FollowUpContact.created_at > reopened)
+    return db.scalar(query)
 
 
 def _plain(value):
@@ -315,13 +330,15 @@ class DataMaker:
         if basis == "school_consent":
             waited = self.snap.latest_guardian_reached_due()
             ok = (waited is not None and waited <= self.snap.now
-                  and self.snap.failed_attempts > 0
+                  and self.snap.failed_attempts > 0 and self.snap.reached_attempts == 0
                   and bool(self.snap.documents_of("school_consent_form")))
         if basis == "police_assisted" or self.draw(st.booleans()):
             data.update(guardian_refused=True, danger_to_others=True,
                         police_reference=self.draw(TEXT))
             if basis != "police_assisted":
                 data["police_reference"] = self.draw(st.one_of(st.none(), TEXT))
+        if basis == "guardian_consent" and data.get("guardian_refused"):
+            ok = False  # a refusing guardian gives no consent
         return data, ok
 
     def home_supervision(self):

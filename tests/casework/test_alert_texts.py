@@ -41,18 +41,18 @@ def overdue_case(ctx):
         return case.id
 
 
-def miss_deadlines(ctx) -> list[Alert]:
+def miss_deadlines(ctx, case_id: int) -> list[Alert]:
     with ctx() as db:
         deadlines.fire_due(now=utcnow() + timedelta(minutes=31))
         db.commit()
     with ctx() as db:
-        return db.scalars(select(Alert).order_by(Alert.id)).all()
+        return db.scalars(select(Alert).where(Alert.case_id == case_id).order_by(Alert.id)).all()
 
 
 def test_each_alert_is_texted_once_after_the_commit(app, ctx, twilio, overdue_case):
-    alerts = miss_deadlines(ctx)
+    alerts = miss_deadlines(ctx, overdue_case)
     with app.app_context():
-        sent = recorded_requests()
+        sent = [r for r in recorded_requests() if f"#{overdue_case}" in r["data"]["Body"]]
     assert sorted(request["data"]["To"] for request in sent) == ["+8613800000001",
                                                                  "+8613800000002"]
     assert all(request["url"].endswith(f"/Accounts/{SID}/Messages.json") for request in sent)
@@ -63,24 +63,26 @@ def test_each_alert_is_texted_once_after_the_commit(app, ctx, twilio, overdue_ca
 
 
 def test_the_text_names_no_student(app, ctx, twilio, overdue_case):
-    miss_deadlines(ctx)
+    miss_deadlines(ctx, overdue_case)
     with app.app_context():
-        bodies = " ".join(request["data"]["Body"] for request in recorded_requests())
+        bodies = " ".join(request["data"]["Body"] for request in recorded_requests()
+                          if f"#{overdue_case}" in request["data"]["Body"])
     assert "学生甲" not in bodies and "超时" in bodies
 
 
 def test_a_repeated_task_does_not_text_again(app, ctx, twilio, overdue_case):
-    alerts = miss_deadlines(ctx)
+    alerts = miss_deadlines(ctx, overdue_case)
     for alert in alerts:
         assert text_alert.delay(alert.id).get() == "skipped"
     with app.app_context():
-        assert len(recorded_requests()) == len(alerts)
+        assert len([r for r in recorded_requests()
+                    if f"#{overdue_case}" in r["data"]["Body"]]) == len(alerts)
 
 
 def test_an_alert_caught_mid_send_by_a_crash_is_never_sent_again(app, ctx, twilio,
                                                                  overdue_case, monkeypatch):
     monkeypatch.setattr("casework.tasks.rest_client", lambda: None)  # held back for now
-    alerts = miss_deadlines(ctx)
+    alerts = miss_deadlines(ctx, overdue_case)
     with ctx() as db:
         crashed = db.get(Alert, alerts[0].id)
         crashed.sms_status = "sending"  # as a worker killed during the Twilio call leaves it
@@ -90,5 +92,5 @@ def test_an_alert_caught_mid_send_by_a_crash_is_never_sent_again(app, ctx, twili
 
 
 def test_nothing_is_texted_when_twilio_is_not_configured(app, ctx, overdue_case):
-    alerts = miss_deadlines(ctx)
+    alerts = miss_deadlines(ctx, overdue_case)
     assert alerts and all(alert.sms_status is None for alert in alerts)

@@ -9,10 +9,11 @@ from casework.models import RiskLevel
 from crisisline.audit.models import AuditEntry
 from hotline import services
 from hotline.models import Contact, ContactMessage, ContactStatus, Priority
+from tests.world import TEST_HOTLINE
 
 TOKEN = "f" * 32
 ACCOUNT = "AC" + "a" * 32
-HOTLINE, CALLER = "+8610012356", "+8613900001111"
+HOTLINE, CALLER = TEST_HOTLINE, "+8613900001111"
 
 
 @pytest.fixture(autouse=True)

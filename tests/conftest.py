@@ -144,9 +144,11 @@ def crisisline(cli_database_url, tmp_path):
 
     def start(*args: str, env: dict | None = None) -> subprocess.Popen:
         """Start a long-running ``crisisline`` command (serve, worker) in the background."""
+        # a session of its own, so the whole process group (a worker's pool too) can be ended
         return subprocess.Popen([sys.executable, "-m", "crisisline.cli", *args], cwd=tmp_path,
                                 env={**environment, **(env or {})}, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
 
     run.start = start
     run.instance_path = tmp_path / "instance"

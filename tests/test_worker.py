@@ -43,6 +43,7 @@ def test_a_worker_runs_a_task_sent_through_the_broker(crisisline):
 
 def test_a_deadline_that_fell_due_while_the_worker_was_down_fires_once_after_restart(
         crisisline, cli_database_url):
+    import os
     import signal
     from datetime import timedelta
 
@@ -58,7 +59,7 @@ def test_a_deadline_that_fell_due_while_the_worker_was_down_fires_once_after_res
     env = {"CRISISLINE_REDIS_URL": TEST_REDIS_URL} if TEST_REDIS_URL else {}
     worker = crisisline.start("worker", "--concurrency=1", env=env)
     assert "ready" in read_until(worker, "ready")
-    worker.send_signal(signal.SIGKILL)  # a crash, not a clean shutdown
+    os.killpg(worker.pid, signal.SIGKILL)  # a crash of the whole worker, pool and all
     worker.wait(timeout=10)
     worker.stdout.close()
 

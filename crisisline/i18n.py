@@ -92,6 +92,19 @@ PRESENCE_EVENTS = {  # what a person may switch to from each state, with the but
     "wrap_up": [("ready", _l("Ready for the next")), ("sign_out", _l("Go off duty"))],
     "offered": [],
 }
+CSSRS_LABELS = {  # the C-SSRS screener's questions (past month unless said)
+    "wish_dead": _l("1. Have you wished you were dead or wished you could go to sleep "
+                    "and not wake up?"),
+    "thoughts": _l("2. Have you actually had any thoughts of killing yourself?"),
+    "method": _l("3. Have you been thinking about how you might do this? (only if 2 is yes)"),
+    "intent": _l("4. Have you had these thoughts and had some intention of acting on them? "
+                 "(only if 2 is yes)"),
+    "plan": _l("5. Have you started to work out or worked out the details of how to kill "
+               "yourself, and do you intend to carry out this plan? (only if 2 is yes)"),
+    "behaviour": _l("6. Have you ever done anything, started to do anything, or prepared to "
+                    "do anything to end your life?"),
+    "behaviour_recent": _l("If yes to 6: was this within the past three months?"),
+}
 OUTCOME_LABELS = {"success": _l("Done"), "denied": _l("Refused"), "failure": _l("Failed")}
 REPORT_KIND_LABELS = {"at_risk": _l("Student at risk"), "daily": _l("Daily report"),
                       "zero": _l("Zero report")}
@@ -127,5 +140,5 @@ def template_globals() -> dict:
             "outcome_label": labeller(OUTCOME_LABELS), "event_label": labeller(EVENT_LABELS),
             "field_label": field_label, "choice_label": labeller(CHOICE_LABELS),
             "deadline_label": labeller(DEADLINE_LABELS),
-            "presence_label": labeller(PRESENCE_LABELS),
+            "presence_label": labeller(PRESENCE_LABELS), "cssrs_label": labeller(CSSRS_LABELS),
             "presence_events": lambda state: PRESENCE_EVENTS.get(state, [])}

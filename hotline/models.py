@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from casework.models import RiskLevel
@@ -60,6 +60,8 @@ class Contact(Base):
     answered_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     supervisor_alerted_at: Mapped[datetime | None]  # a high-risk text left unanswered
+    screening: Mapped[dict | None] = mapped_column(JSON, info={"sensitive": True})  # C-SSRS
+    screened_at: Mapped[datetime | None]
 
     messages: Mapped[list[ContactMessage]] = relationship(order_by="ContactMessage.id",
                                                           back_populates="contact")

@@ -23,3 +23,11 @@ class OfferOut(ma.Schema):
     contact_id = ma.fields.Integer()
     offered_at = ma.fields.DateTime()
     expires_at = ma.fields.DateTime()
+
+
+class ScreenIn(ma.Schema):
+    answers = ma.fields.Dict(required=True)
+
+
+class EscalateIn(ma.Schema):
+    summary = ma.fields.String(load_default="")

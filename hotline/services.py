@@ -10,13 +10,15 @@ from __future__ import annotations
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from casework.models import RiskLevel
+from casework import services as casework_services
+from casework.models import Case, RiskLevel
 from crisisline import audit
 from crisisline.accounts.models import Organisation, OrgKind
 from crisisline.database import db, on_commit, utcnow
-from crisisline.errors import NotFound
+from crisisline.access.rules import EDIT, can
+from crisisline.errors import Conflict, Forbidden, InvalidInput, NotFound
 from crisisline.realtime import emit_after_commit
-from hotline import triage
+from hotline import cssrs, triage
 from hotline.models import (Channel, Contact, ContactMessage, ContactStatus, Priority,
                             WebhookReceipt)
 
@@ -175,3 +177,43 @@ def _first_receipt(sid: str, status: str) -> bool:
 
 def _queue_changed(centre_id: int) -> None:
     emit_after_commit("queue.updated", {"centre_id": centre_id}, room=f"queue:{centre_id}")
+
+
+def screen(actor, contact_id: int, answers: dict) -> Contact:
+    """The volunteer's C-SSRS screen of their contact sets its assessed risk."""
+    contact = _handled_contact(actor, contact_id)
+    level = cssrs.risk(answers)
+    contact.screening, contact.screened_at = dict(answers), utcnow()
+    contact.risk_level = RiskLevel(level)
+    audit.record("contact.screen", contact, changes=audit.diff(contact))
+    return contact
+
+
+def escalate(actor, contact_id: int, summary: str = "") -> Case:
+    """A high-risk contact becomes a crisis case in ``reported`` for the on-duty team."""
+    contact = _handled_contact(actor, contact_id)
+    if contact.case_id is not None:
+        raise Conflict("this contact is already linked to a case", case_id=contact.case_id)
+    if contact.risk_level not in RISKY:
+        raise InvalidInput({"risk_level": "screen the contact as high risk before escalating"})
+    case = casework_services.open_case(
+        actor, source="hotline_contact", risk_level=contact.risk_level.value,
+        summary=summary or f"热线来电升级（{contact.channel.value}, C-SSRS "
+                           f"{contact.risk_level.value}）")
+    db.flush()
+    contact.case_id = case.id
+    audit.record("contact.escalate", contact, changes={"case_id": {"new": case.id}})
+    if case.team_id is not None:
+        emit_after_commit("case.updated", {"case_id": case.id, "state": case.state},
+                          room=f"team:{case.team_id}")
+    return case
+
+
+def _handled_contact(actor, contact_id: int) -> Contact:
+    contact = db.get(Contact, contact_id)
+    if contact is None:
+        raise NotFound(f"contact {contact_id} does not exist")
+    if not can(actor, EDIT, contact):
+        raise Forbidden("you may not act on this contact", object_type="contact",
+                        object_id=contact.id)
+    return contact

@@ -1,8 +1,8 @@
 """The volunteer's pages and the contact records API."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
-from flask_babel import lazy_gettext as _l
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint as ApiBlueprint
 
@@ -11,9 +11,12 @@ from crisisline.access.services import open_record
 from crisisline.accounts.models import Role
 from crisisline.accounts.security import require_role
 from crisisline.database import db
-from hotline import routing
+from casework.schemas import CaseOut
+from crisisline.access.rules import EDIT, can
+from crisisline.errors import Conflict, InvalidInput
+from hotline import cssrs, routing, services
 from hotline.models import Contact
-from hotline.schemas import ContactOut, OfferOut, PresenceOut
+from hotline.schemas import ContactOut, EscalateIn, OfferOut, PresenceOut, ScreenIn
 
 blueprint = Blueprint("hotline", __name__, template_folder="templates")
 api_blueprint = ApiBlueprint("contacts", __name__, url_prefix="/api",
@@ -51,6 +54,57 @@ def answer_offer(offer_id: int, answer: str):
     return redirect(url_for("accounts.home"))
 
 
+@api_blueprint.route("/contacts/<int:contact_id>/screen", methods=["POST"])
+@api_blueprint.arguments(ScreenIn)
+@api_blueprint.response(200, ContactOut)
+@login_required
+def api_screen(data, contact_id: int):
+    contact = services.screen(current_user, contact_id, data["answers"])
+    db.commit()
+    return contact
+
+
+@api_blueprint.route("/contacts/<int:contact_id>/escalate", methods=["POST"])
+@api_blueprint.arguments(EscalateIn)
+@api_blueprint.response(201, CaseOut)
+@login_required
+def api_escalate(data, contact_id: int):
+    case = services.escalate(current_user, contact_id, data["summary"])
+    db.commit()
+    return case
+
+
+@blueprint.route("/contacts/<int:record_id>/screen", methods=["POST"])
+@login_required
+def screen(record_id: int):
+    answers = {question: request.form[question] == "yes" for question in (
+        *cssrs.QUESTIONS, "behaviour_recent") if request.form.get(question) in ("yes", "no")}
+    try:
+        services.screen(current_user, record_id, answers)
+    except InvalidInput as error:
+        db.rollback()
+        for field, problem in error.fields.items():
+            flash(f"{field}: {problem}", "error")
+    else:
+        db.commit()
+    return redirect(url_for("hotline.contact_page", record_id=record_id))
+
+
+@blueprint.route("/contacts/<int:record_id>/escalate", methods=["POST"])
+@login_required
+def escalate(record_id: int):
+    try:
+        services.escalate(current_user, record_id, request.form.get("summary", ""))
+    except (InvalidInput, Conflict) as error:
+        db.rollback()
+        flash(error.message if not getattr(error, "fields", None)
+              else "; ".join(error.fields.values()), "error")
+        return redirect(url_for("hotline.contact_page", record_id=record_id))
+    db.commit()
+    flash(_("A crisis case was opened for the on-duty counselors."), "success")
+    return redirect(url_for("hotline.contact_page", record_id=record_id))
+
+
 @api_blueprint.route("/presence/<event>", methods=["POST"])
 @api_blueprint.response(200, PresenceOut)
 @login_required
@@ -82,7 +136,9 @@ def api_accept_offer(offer_id: int):
 def contact_page(record_id: int):
     contact = open_record(current_user, "contact", record_id)
     db.commit()
-    return render_template("record.html", title=_l("Contact"), record=ContactOut().dump(contact))
+    return render_template("hotline/contact.html", contact=contact,
+                           record=ContactOut().dump(contact), questions=cssrs.QUESTIONS,
+                           may_act=can(current_user, EDIT, contact))
 
 
 @api_blueprint.route("/contacts/<int:contact_id>")

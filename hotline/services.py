@@ -13,14 +13,14 @@ from sqlalchemy.exc import IntegrityError
 from casework import services as casework_services
 from casework.models import Case, RiskLevel
 from crisisline import audit
-from crisisline.accounts.models import Organisation, OrgKind
+from crisisline.accounts.models import Organisation, OrgKind, Role
 from crisisline.database import db, on_commit, utcnow
 from crisisline.access.rules import EDIT, can
 from crisisline.errors import Conflict, Forbidden, InvalidInput, NotFound
 from crisisline.realtime import emit_after_commit
 from hotline import cssrs, triage
-from hotline.models import (Channel, Contact, ContactMessage, ContactStatus, Priority,
-                            WebhookReceipt)
+from hotline.models import (CallbackAttempt, Channel, Contact, ContactMessage, ContactStatus,
+                            Priority, WebhookReceipt)
 
 WAITING = (ContactStatus.QUEUED, ContactStatus.OFFERED)
 OPEN = (ContactStatus.IVR, ContactStatus.QUEUED, ContactStatus.OFFERED, ContactStatus.ACTIVE,
@@ -217,3 +217,27 @@ def _handled_contact(actor, contact_id: int) -> Contact:
         raise Forbidden("you may not act on this contact", object_type="contact",
                         object_id=contact.id)
     return contact
+
+
+def callback_list(actor) -> list[Contact]:
+    """Callers who hung up unanswered and have not been reached back, riskiest first."""
+    if actor.role not in (Role.VOLUNTEER, Role.COUNSELOR, Role.SUPERVISOR):
+        raise Forbidden("only hotline staff call back")
+    reached = select(CallbackAttempt.contact_id).where(CallbackAttempt.reached.is_(True))
+    return list(db.scalars(select(Contact).where(
+        Contact.centre_id.in_(actor.centre_ids), Contact.status == ContactStatus.ABANDONED,
+        Contact.id.not_in(reached)).order_by(Contact.priority.desc(), Contact.ended_at)))
+
+
+def record_callback(actor, contact_id: int, *, reached: bool, note: str = "") -> CallbackAttempt:
+    """One try to call an abandoned caller back; a reached caller leaves the list."""
+    contact = db.get(Contact, contact_id)
+    if contact is None or contact.status != ContactStatus.ABANDONED \
+            or contact.centre_id not in actor.centre_ids:
+        raise NotFound(f"no abandoned call {contact_id} on your centre's callback list")
+    attempt = CallbackAttempt(contact_id=contact.id, attempted_by_id=actor.id, reached=reached,
+                              note=(note or "")[:2000])
+    db.add(attempt)
+    audit.record("callback_attempt.create", attempt, changes={
+        "contact_id": {"new": contact.id}, "reached": {"new": reached}})
+    return attempt

@@ -31,7 +31,18 @@ def volunteer_home():
     presence = routing.presence_of(current_user)
     db.commit()
     return render_template("hotline/volunteer_home.html", contacts=contacts, presence=presence,
-                           offer=routing.my_offer(current_user))
+                           offer=routing.my_offer(current_user),
+                           callbacks=services.callback_list(current_user))
+
+
+@blueprint.route("/callbacks/<int:contact_id>", methods=["POST"])
+@require_role(Role.VOLUNTEER, Role.COUNSELOR, Role.SUPERVISOR)
+def record_callback(contact_id: int):
+    services.record_callback(current_user, contact_id, reached="reached" in request.form,
+                             note=request.form.get("note", ""))
+    db.commit()
+    flash(_("Callback recorded."), "success")
+    return redirect(url_for("accounts.home"))
 
 
 @blueprint.route("/console/presence/<event>", methods=["POST"])

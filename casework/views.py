@@ -24,7 +24,8 @@ from crisisline.accounts.models import Organisation, OrgKind, Role
 from crisisline.accounts.security import require_role
 from crisisline.database import db
 from crisisline.errors import Conflict, InvalidInput
-from crisisline.i18n import STATE_LABELS, field_label
+from crisisline.i18n import STATE_LABELS
+from crisisline.pages import save
 
 blueprint = Blueprint("casework", __name__, template_folder="templates")
 
@@ -60,7 +61,7 @@ def acknowledge_alert(alert_id: int):
 @blueprint.route("/referrals/<int:referral_id>/discharge", methods=["POST"])
 @require_role(Role.HOSPITAL_LIAISON)
 def discharge(referral_id: int):
-    _save(lambda: services.record_discharge(
+    save(lambda: services.record_discharge(
         current_user, referral_id,
         _local_time(request.form.get("discharged_at", ""), "discharged_at")), _("Saved."))
     return redirect(url_for("casework.liaison_home"))
@@ -70,7 +71,7 @@ def discharge(referral_id: int):
 @require_role(Role.REPORTER)
 def file_report():
     form = request.form
-    _save(lambda: services.file_school_report(
+    save(lambda: services.file_school_report(
         current_user, kind=form.get("kind", ""), note=form.get("note", ""),
         student_id=_number(form.get("student_id")),
         student_number=form.get("student_number", "").strip() or None), _("Report filed."))
@@ -115,7 +116,7 @@ def case_picture(record_id: int):
 @require_role(Role.COUNSELOR, Role.SUPERVISOR)
 def open_case():
     form = request.form
-    case = _save(lambda: services.open_case(
+    case = save(lambda: services.open_case(
         current_user, source=form.get("source", ""), risk_level=form.get("risk_level", ""),
         summary=form.get("summary", ""), student_id=_number(form.get("student_id"))))
     if case is None:
@@ -159,21 +160,6 @@ def case_document(record_id: int):
         filename=upload.filename if upload else "", content_type=upload.mimetype if upload
         else "", content=upload.read(services.MAX_DOCUMENT_BYTES + 1) if upload else b"",
         issued_by_hospital_id=_number(hospital)))
-
-
-def _save(change, done: str | None = None):
-    """Commit one change from a console form, or roll it back and flash what was wrong."""
-    try:
-        result = change()
-    except InvalidInput as error:
-        db.rollback()
-        for field, problem in error.fields.items():
-            flash(f"{field_label(field)}: {problem}", "error")
-        return None
-    db.commit()
-    if done:
-        flash(done, "success")
-    return result
 
 
 def _act(record_id: int, action: str, do):

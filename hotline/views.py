@@ -13,7 +13,7 @@ from crisisline.accounts.security import require_role
 from crisisline.database import db
 from casework.schemas import CaseOut
 from crisisline.access.rules import EDIT, can
-from crisisline.errors import Conflict, InvalidInput
+from crisisline.pages import save
 from hotline import cssrs, routing, services
 from hotline.models import Contact
 from hotline.schemas import ContactOut, EscalateIn, OfferOut, PresenceOut, ScreenIn
@@ -90,29 +90,15 @@ def api_escalate(data, contact_id: int):
 def screen(record_id: int):
     answers = {question: request.form[question] == "yes" for question in (
         *cssrs.QUESTIONS, "behaviour_recent") if request.form.get(question) in ("yes", "no")}
-    try:
-        services.screen(current_user, record_id, answers)
-    except InvalidInput as error:
-        db.rollback()
-        for field, problem in error.fields.items():
-            flash(f"{field}: {problem}", "error")
-    else:
-        db.commit()
+    save(lambda: services.screen(current_user, record_id, answers))
     return redirect(url_for("hotline.contact_page", record_id=record_id))
 
 
 @blueprint.route("/contacts/<int:record_id>/escalate", methods=["POST"])
 @login_required
 def escalate(record_id: int):
-    try:
-        services.escalate(current_user, record_id, request.form.get("summary", ""))
-    except (InvalidInput, Conflict) as error:
-        db.rollback()
-        flash(error.message if not getattr(error, "fields", None)
-              else "; ".join(error.fields.values()), "error")
-        return redirect(url_for("hotline.contact_page", record_id=record_id))
-    db.commit()
-    flash(_("A crisis case was opened for the on-duty counselors."), "success")
+    save(lambda: services.escalate(current_user, record_id, request.form.get("summary", "")),
+         _("A crisis case was opened for the on-duty counselors."))
     return redirect(url_for("hotline.contact_page", record_id=record_id))
 
 

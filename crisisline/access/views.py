@@ -1,7 +1,7 @@
 """Break-the-glass: asking for access with a reason, and the supervisors' review queue."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint as ApiBlueprint
@@ -12,7 +12,7 @@ from crisisline.accounts.forms import ActionForm
 from crisisline.accounts.models import Role
 from crisisline.accounts.security import require_role
 from crisisline.database import db
-from crisisline.errors import InvalidInput
+from crisisline.pages import save
 
 blueprint = Blueprint("access", __name__, url_prefix="/break-glass")
 api_blueprint = ApiBlueprint("break_glass", __name__, url_prefix="/api/break-glass",
@@ -54,14 +54,9 @@ def api_review(data, grant_id: int):
 def break_glass_page(object_type: str, object_id: int):
     form = ActionForm()
     if form.validate_on_submit():
-        try:
-            services.break_glass(current_user, object_type, object_id,
-                                 request.form.get("reason", ""))
-        except InvalidInput as error:
-            for problem in error.fields.values():
-                flash(problem, "error")
-        else:
-            db.commit()
+        grant = save(lambda: services.break_glass(current_user, object_type, object_id,
+                                                  request.form.get("reason", "")))
+        if grant is not None:
             page = RECORD_PAGES.get(object_type)
             if page:
                 return redirect(url_for(page, record_id=object_id))
@@ -75,16 +70,10 @@ def break_glass_page(object_type: str, object_id: int):
 def reviews_page():
     form = ActionForm()
     if form.validate_on_submit():
-        try:
-            services.review_break_glass(current_user, int(request.form.get("grant_id", 0)),
-                                        request.form.get("outcome", ""),
-                                        request.form.get("note", ""))
-        except InvalidInput as error:
-            for problem in error.fields.values():
-                flash(problem, "error")
-        else:
-            db.commit()
-            flash(_("Review saved."), "success")
+        grant_id = request.form.get("grant_id", "")
+        save(lambda: services.review_break_glass(
+            current_user, int(grant_id) if grant_id.isascii() and grant_id.isdigit() else 0,
+            request.form.get("outcome", ""), request.form.get("note", "")), _("Review saved."))
         return redirect(url_for("access.reviews_page"))
     return render_template("access/reviews.html", grants=services.pending_reviews(current_user),
                            form=form)

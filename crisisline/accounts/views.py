@@ -15,7 +15,7 @@ from crisisline.accounts.forms import ActionForm, CreateUserForm, LoginForm
 from crisisline.accounts.models import Role, User
 from crisisline.accounts.security import require_role
 from crisisline.database import db
-from crisisline.errors import InvalidInput
+from crisisline.pages import save
 from crisisline.extensions import limiter
 
 blueprint = Blueprint("accounts", __name__)
@@ -81,16 +81,11 @@ def home():
 def admin_users():
     form = CreateUserForm()
     if form.validate_on_submit():
-        try:
-            user = services.create_user(
-                form.username.data, form.role.data, form.password.data,
-                display_name=form.display_name.data or None,
-                organisation_codes=[form.organisation.data] if form.organisation.data else [])
-        except InvalidInput as error:
-            for field, problem in error.fields.items():
-                flash(f"{field}: {problem}", "error")
-        else:
-            db.commit()
+        user = save(lambda: services.create_user(
+            form.username.data, form.role.data, form.password.data,
+            display_name=form.display_name.data or None,
+            organisation_codes=[form.organisation.data] if form.organisation.data else []))
+        if user is not None:
             flash(_("User %(name)s created.", name=user.username), "success")
             return redirect(url_for("accounts.admin_users"))
     users = db.scalars(select(User).order_by(User.role, User.username)).all()

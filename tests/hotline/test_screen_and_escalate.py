@@ -81,3 +81,25 @@ def test_the_contact_page_asks_the_six_questions_in_chinese(client, active_conta
     login(client, "t_volunteer", PASSWORD)
     page = client.get(f"/contacts/{active_contact}").get_data(as_text=True)
     assert "C-SSRS 风险筛查" in page and "是否真的有过自杀的想法" in page
+
+
+def test_escalating_twice_from_the_page_says_so_and_opens_one_case(client, ctx, world,
+                                                                    active_contact):
+    import re
+
+    from sqlalchemy import func, select
+
+    from casework.models import Case
+    login(client, "t_volunteer", PASSWORD)
+    page = client.get(f"/contacts/{active_contact}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
+    answers = {**{k: "no" for k in THOUGHTS}, "wish_dead": "yes", "thoughts": "yes",
+               "plan": "yes"}
+    client.post(f"/contacts/{active_contact}/screen", data={"csrf_token": token, **answers})
+    for _ in range(2):
+        client.post(f"/contacts/{active_contact}/escalate", data={"csrf_token": token})
+    page = client.get(f"/contacts/{active_contact}").get_data(as_text=True)
+    assert "already linked to a case" in page
+    with ctx() as db:
+        assert db.scalar(select(func.count(Case.id)).where(
+            Case.reported_by_id == world.users["volunteer"].id)) == 1

@@ -26,6 +26,7 @@ from crisisline.database import db
 from crisisline.errors import Conflict, InvalidInput
 from crisisline.i18n import STATE_LABELS
 from crisisline.pages import save
+from hotline.services import on_duty
 
 blueprint = Blueprint("casework", __name__, template_folder="templates")
 
@@ -38,8 +39,10 @@ def _latest(model, limit: int = 50):
 @blueprint.route("/console/counselor")
 @require_role(Role.COUNSELOR)
 def counselor_home():
+    duty = on_duty(current_user)
+    db.commit()
     return render_template("casework/counselor_home.html", cases=_latest(Case),
-                           alerts=services.my_alerts(current_user))
+                           alerts=services.my_alerts(current_user), **duty)
 
 
 @blueprint.route("/console/supervisor")

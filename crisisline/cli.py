@@ -88,7 +88,7 @@ def seed_demo_command(app: Flask, password: str | None):
     seed_demo(password)
     db.commit()
     click.echo("demo users (password for all: %s):" % password)
-    for username, role, _name, _org in DEMO_USERS:
+    for username, role, _name, _org, _phone in DEMO_USERS:
         click.echo(f"  {username:<18} {role}")
 
 

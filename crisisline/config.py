@@ -22,6 +22,7 @@ ENVIRONMENTS = ("development", "production", "testing")
 SUPPORTED_DATABASES = ("sqlite", "postgresql")
 TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 E164 = re.compile(r"^\+[1-9]\d{4,14}$")
+DEMO_HOTLINE = "+861088880000"  # the demo centre's number, and its texts' sender
 
 
 class ConfigError(Exception):
@@ -132,9 +133,17 @@ def load_settings(environ: Mapping[str, str] | None = None, *, instance_path: Pa
                           f"https://hotline.example.cn, not {public_url!r}")
 
     sid = env.get("TWILIO_ACCOUNT_SID") or None
+    token = env.get("TWILIO_AUTH_TOKEN") or None
+    transport = env.get("CRISISLINE_TWILIO_TRANSPORT") or (
+        "live" if env_name == "production" else "record")
+    from_number = env.get("TWILIO_FROM_NUMBER") or None
+    if env_name == "development" and transport == "record" and not (sid or token):
+        # the demo signs and records Twilio traffic with credentials of its own, kept in
+        # the instance folder so `crisisline simulate` signs what the server accepts
+        token = _kept_secret(instance_path, "twilio_demo_token", lambda: secrets.token_hex(16))
+        sid, from_number = "AC" + "0" * 32, from_number or DEMO_HOTLINE
     if sid is not None and not TWILIO_SID.match(sid):
         raise ConfigError("TWILIO_ACCOUNT_SID must be 'AC' followed by 32 hexadecimal digits")
-    token = env.get("TWILIO_AUTH_TOKEN") or None
     if token is not None and not re.fullmatch(r"[0-9a-fA-F]{32}", token):
         raise ConfigError("TWILIO_AUTH_TOKEN must be 32 hexadecimal digits")
     if env_name == "production" and sid and not token:
@@ -145,12 +154,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, instance_path: Pa
         raise ConfigError("CRISISLINE_BACKUP_LINE must be a phone number in E.164 form, "
                           f"such as +8612356 or +861012356, not {backup_line!r}")
 
-    from_number = env.get("TWILIO_FROM_NUMBER") or None
     if from_number is not None and not E164.match(from_number):
         raise ConfigError("TWILIO_FROM_NUMBER must be Crisisline's Twilio number in E.164 form, "
                           f"not {from_number!r}")
-    transport = env.get("CRISISLINE_TWILIO_TRANSPORT") or (
-        "live" if env_name == "production" else "record")
     if transport not in ("live", "record"):
         raise ConfigError("CRISISLINE_TWILIO_TRANSPORT must be 'live' (Twilio's servers) or "
                           f"'record' (an outbox file, for development), not {transport!r}")
@@ -197,26 +203,31 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 def _kept_secret_key(instance_path: Path) -> str:
-    """The embedded default's secret key: generated on first run, then kept.
-
-    The key is written in full to a private temporary file and then linked into place,
-    which fails if another process got there first; so no process ever reads a partly
-    written key, and all processes of one instance agree on it.
-    """
-    path = instance_path / "secret_key"
-    if not path.exists():
-        instance_path.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=instance_path, prefix=".secret_key.")
-        try:
-            with os.fdopen(fd, "w") as handle:  # mkstemp creates it 0600
-                handle.write(secrets.token_urlsafe(48))
-            os.link(temporary, path)
-        except FileExistsError:
-            pass  # another process of the same instance won the race; use its key
-        finally:
-            os.unlink(temporary)
-    key = path.read_text().strip()
+    """The embedded default's secret key: generated on first run, then kept."""
+    key = _kept_secret(instance_path, "secret_key", lambda: secrets.token_urlsafe(48))
     if len(key) < 32:
-        raise ConfigError(f"CRISISLINE_SECRET_KEY: the kept key in {path} is damaged "
+        raise ConfigError(f"CRISISLINE_SECRET_KEY: the kept key in {instance_path} is damaged "
                           "(shorter than 32 characters); delete the file to generate a new one")
     return key
+
+
+def _kept_secret(instance_path: Path, name: str, generate) -> str:
+    """A secret generated on first run and kept in the instance folder.
+
+    It is written in full to a private temporary file and then linked into place, which
+    fails if another process got there first; so no process ever reads a partly written
+    secret, and all processes of one instance agree on it.
+    """
+    path = instance_path / name
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=instance_path, prefix=f".{name}.")
+        try:
+            with os.fdopen(fd, "w") as handle:  # mkstemp creates it 0600
+                handle.write(generate())
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process of the same instance won the race; use its secret
+        finally:
+            os.unlink(temporary)
+    return path.read_text().strip()

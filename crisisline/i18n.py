@@ -88,7 +88,7 @@ PRESENCE_EVENTS = {  # what a person may switch to from each state, with the but
     "offline": [("sign_in", _l("Go on duty"))],
     "available": [("take_break", _l("Take a break")), ("sign_out", _l("Go off duty"))],
     "break": [("end_break", _l("Back from break")), ("sign_out", _l("Go off duty"))],
-    "busy": [("finish", _l("Finish the contact"))],
+    "busy": [],  # a contact ends with its wrap-up
     "wrap_up": [("ready", _l("Ready for the next")), ("sign_out", _l("Go off duty"))],
     "offered": [],
 }
@@ -104,6 +104,21 @@ CSSRS_LABELS = {  # the C-SSRS screener's questions (past month unless said)
     "behaviour": _l("6. Have you ever done anything, started to do anything, or prepared to "
                     "do anything to end your life?"),
     "behaviour_recent": _l("If yes to 6: was this within the past three months?"),
+}
+CATEGORY_LABELS = {
+    "suicidal_thoughts": _l("Suicidal thoughts"), "self_harm": _l("Self-harm"),
+    "academic_pressure": _l("Academic pressure"), "family": _l("Family"),
+    "relationships": _l("Relationships"), "bullying": _l("Bullying"),
+    "loneliness": _l("Loneliness"), "abuse": _l("Abuse"),
+    "mental_illness": _l("Mental illness"), "information": _l("Information request"),
+    "other": _l("Other"),
+}
+WRAP_UP_LABELS = {
+    "supported": _l("Supported, no further action"),
+    "escalated_to_case": _l("Escalated to a crisis case"),
+    "referred_elsewhere": _l("Referred to another service"),
+    "callback_agreed": _l("Callback agreed"), "caller_disconnected": _l("Caller disconnected"),
+    "silent_or_prank": _l("Silent or prank contact"),
 }
 OUTCOME_LABELS = {"success": _l("Done"), "denied": _l("Refused"), "failure": _l("Failed")}
 REPORT_KIND_LABELS = {"at_risk": _l("Student at risk"), "daily": _l("Daily report"),
@@ -141,4 +156,6 @@ def template_globals() -> dict:
             "field_label": field_label, "choice_label": labeller(CHOICE_LABELS),
             "deadline_label": labeller(DEADLINE_LABELS),
             "presence_label": labeller(PRESENCE_LABELS), "cssrs_label": labeller(CSSRS_LABELS),
+            "category_label": labeller(CATEGORY_LABELS),
+            "wrap_up_label": labeller(WRAP_UP_LABELS),
             "presence_events": lambda state: PRESENCE_EVENTS.get(state, [])}

@@ -12,6 +12,7 @@ from crisisline.accounts.models import (HospitalKind, Organisation, OrgKind, Sch
                                         TeamMember, UnitKind, User)
 from crisisline.accounts.services import create_user, hash_password
 from crisisline.database import db, utcnow
+from crisisline.config import DEMO_HOTLINE
 from hotline.models import Channel, Contact
 
 CENTRE, MIDDLE_SCHOOL, COLLEGE = "HOTLINE-CENTRE", "SCH-NO1", "COL-NORMAL"
@@ -27,17 +28,17 @@ ORGANISATIONS = [
     (MENTAL_HEALTH_CENTRE, "市精神卫生中心", OrgKind.HOSPITAL, HospitalKind.SPECIALIST_PSYCHIATRIC),
 ]
 
-# (username, role, display name, organisation codes)
+# (username, role, display name, organisation codes, phone the hotline dials them on)
 DEMO_USERS = [
-    ("demo_volunteer", "volunteer", "李晓雨（志愿者）", [CENTRE]),
-    ("demo_volunteer2", "volunteer", "王浩（志愿者）", [CENTRE]),
-    ("demo_volunteer3", "volunteer", "陈静（志愿者）", [CENTRE]),
-    ("demo_volunteer4", "volunteer", "周宁（志愿者）", [CENTRE]),
-    ("demo_counselor", "counselor", "张敏（值班咨询师）", [CENTRE]),
-    ("demo_supervisor", "supervisor", "刘建国（督导）", [CENTRE]),
-    ("demo_liaison", "hospital_liaison", "赵医生（医院联络员）", [PSYCHIATRIC_DEPARTMENT]),
-    ("demo_reporter", "reporter", "孙老师（班主任）", [MIDDLE_SCHOOL]),
-    ("demo_admin", "admin", "系统管理员", [CENTRE]),
+    ("demo_volunteer", "volunteer", "李晓雨（志愿者）", [CENTRE], "+8613800000001"),
+    ("demo_volunteer2", "volunteer", "王浩（志愿者）", [CENTRE], "+8613800000002"),
+    ("demo_volunteer3", "volunteer", "陈静（志愿者）", [CENTRE], "+8613800000003"),
+    ("demo_volunteer4", "volunteer", "周宁（志愿者）", [CENTRE], "+8613800000004"),
+    ("demo_counselor", "counselor", "张敏（值班咨询师）", [CENTRE], "+8613800000005"),
+    ("demo_supervisor", "supervisor", "刘建国（督导）", [CENTRE], "+8613800000006"),
+    ("demo_liaison", "hospital_liaison", "赵医生（医院联络员）", [PSYCHIATRIC_DEPARTMENT], None),
+    ("demo_reporter", "reporter", "孙老师（班主任）", [MIDDLE_SCHOOL], None),
+    ("demo_admin", "admin", "系统管理员", [CENTRE], None),
 ]
 
 SCHOOL_STRUCTURE = {
@@ -69,8 +70,9 @@ def seed_demo(password: str) -> None:
             org.centre_id = orgs[CENTRE].id
     for code, structure in SCHOOL_STRUCTURE.items():
         _school_units(orgs[code], *structure)
-    users = {username: _user(username, role, name, codes, password)
-             for username, role, name, codes in DEMO_USERS}
+    orgs[CENTRE].hotline_number = orgs[CENTRE].hotline_number or DEMO_HOTLINE
+    users = {username: _user(username, role, name, codes, password, phone)
+             for username, role, name, codes, phone in DEMO_USERS}
     team = _team(orgs[CENTRE], ON_DUTY_TEAM, [users["demo_counselor"]])
     students = [_student(orgs[row[0]], *row[1:]) for row in STUDENTS]
     db.flush()
@@ -101,11 +103,13 @@ def _school_units(school, top_kind, tops, classes, dormitories) -> None:
                for name in dormitories)
 
 
-def _user(username, role, display_name, codes, password) -> User:
+def _user(username, role, display_name, codes, password, phone) -> User:
     user = User.by_username(username)
     if user is None:
-        return create_user(username, role, password, display_name=display_name,
+        user = create_user(username, role, password, display_name=display_name,
                            organisation_codes=codes)
+        user.phone = phone
+        return user
     user.password_hash = hash_password(password)
     audit.record("user.password_reset", user, changes=audit.diff(user))
     return user

@@ -50,15 +50,21 @@ class Contact(Base):
                                                   default=ContactStatus.ENDED)
     priority: Mapped[int] = mapped_column(default=Priority.NORMAL)
     language: Mapped[str] = mapped_column(String(10), default="zh")
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     risk_level: Mapped[RiskLevel] = mapped_column(enum_column(RiskLevel, "risk_level"),
                                                   default=RiskLevel.NONE)
     summary: Mapped[str] = mapped_column(Text, default="", info={"sensitive": True})
+    categories: Mapped[list] = mapped_column(JSON, default=list)
+    wrap_up_code: Mapped[str | None] = mapped_column(String(30))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     queued_at: Mapped[datetime | None]
+    offered_at: Mapped[datetime | None]  # first offered to someone
     answered_at: Mapped[datetime | None]
+    transferred_at: Mapped[datetime | None]  # warm-transferred to ``handled_by``
     ended_at: Mapped[datetime | None]
+    wrapped_up_at: Mapped[datetime | None]
     supervisor_alerted_at: Mapped[datetime | None]  # a high-risk text left unanswered
     screening: Mapped[dict | None] = mapped_column(JSON, info={"sensitive": True})  # C-SSRS
     screened_at: Mapped[datetime | None]
@@ -78,6 +84,9 @@ class ContactMessage(Base):
     inbound: Mapped[bool]
     body: Mapped[str] = mapped_column(Text, info={"sensitive": True})
     twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)  # MessageSid
+    sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # an SMS reply: pending → sending → sent | failed | not_sent; a chat reply: delivered
+    delivery: Mapped[str | None] = mapped_column(String(20), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     contact: Mapped[Contact] = relationship(back_populates="messages")

@@ -16,13 +16,17 @@ from transitions import MachineError
 from casework.policy import policy
 from crisisline import audit
 from crisisline.accounts.models import Role, User
-from crisisline.database import db, utcnow
+from crisisline.database import db, on_commit, utcnow
 from crisisline.errors import Conflict, Forbidden, NotFound
 from crisisline.realtime import emit_after_commit, user_room
-from hotline.models import Contact, ContactStatus, Offer, Presence
+from hotline.models import Channel, Contact, ContactStatus, Offer, Presence
 from state_machines import presence as presence_machine
 
 ROUTED_ROLES = (Role.VOLUNTEER, Role.COUNSELOR)
+
+
+def presence_of_id(user_id: int | None) -> Presence | None:
+    return db.get(Presence, user_id) if user_id is not None else None
 
 
 def presence_of(user: User) -> Presence:
@@ -37,11 +41,12 @@ def presence_of(user: User) -> Presence:
 
 
 def change_presence(user: User, event: str) -> Presence:
-    """sign_in, take_break, end_break, finish, ready, sign_out (offers move it otherwise)."""
-    if event not in ("sign_in", "take_break", "end_break", "finish", "ready", "sign_out"):
+    """sign_in, take_break, end_break, ready, sign_out (offers, transfers and wrap-ups move
+    it otherwise)."""
+    if event not in ("sign_in", "take_break", "end_break", "ready", "sign_out"):
         raise NotFound(f"no presence change '{event}'")
     presence = presence_of(user)
-    _move(presence, event)
+    move(presence, event)
     if presence.state == "available":
         presence.since = utcnow()  # idle from now
     audit.record("presence.change", presence, changes={"state": {"new": presence.state}})
@@ -72,7 +77,8 @@ def offer_next(centre_id: int, now: datetime | None = None) -> Offer | None:
                       expires_at=now + timedelta(seconds=rules.offer_seconds))
         db.add(offer)
         contact.status = ContactStatus.OFFERED
-        _move(person, "offer")
+        contact.offered_at = contact.offered_at or now
+        move(person, "offer")
         db.flush()
         emit_after_commit("contact.offered", {"offer_id": offer.id, "contact_id": contact.id,
                                               "channel": contact.channel.value,
@@ -96,10 +102,13 @@ def accept(user: User, offer_id: int) -> Contact:
         raise Conflict("this offer has expired and gone to someone else")
     offer.outcome = "accepted"
     contact = db.get(Contact, offer.contact_id)
-    contact.status, contact.handled_by_id, contact.answered_at = (
-        ContactStatus.ACTIVE, user.id, utcnow())
-    _move(presence_of(user), "accept")
+    contact.status, contact.answered_at = ContactStatus.ACTIVE, utcnow()
+    contact.answered_by_id = contact.handled_by_id = user.id
+    move(presence_of(user), "accept")
     audit.record("contact.answered", contact, changes=audit.diff(contact))
+    if contact.channel == Channel.VOICE:  # the caller leaves the queue for a conference
+        from hotline.tasks import connect_call
+        on_commit(lambda: connect_call.delay(contact.id))
     return contact
 
 
@@ -133,12 +142,12 @@ def _release(offer: Offer, outcome: str, now: datetime) -> None:
         contact.status = ContactStatus.QUEUED
     presence = db.get(Presence, offer.user_id)
     if presence is not None and presence.state == "offered":
-        _move(presence, "release")
+        move(presence, "release")
         presence.since = now  # idle from now: the next person is offered it first
     db.flush()
 
 
-def _move(presence: Presence, event: str) -> None:
+def move(presence: Presence, event: str) -> None:
     presence_machine.bind(presence)
     try:
         presence.trigger(event)

@@ -1,15 +1,51 @@
 import marshmallow as ma
+from flask_login import current_user
+
+from hotline.services import CATEGORIES, WRAP_UP_CODES, shown_caller_number
 
 
 class ContactOut(ma.Schema):
+    """The contact record; a volunteer sees the caller's number only while it is theirs."""
     id = ma.fields.Integer()
     channel = ma.fields.Function(lambda contact: contact.channel.value)
-    caller_number = ma.fields.String(allow_none=True)
+    status = ma.fields.Function(lambda contact: contact.status.value)
+    priority = ma.fields.Integer()
+    caller_number = ma.fields.Function(lambda contact: shown_caller_number(current_user, contact))
+    answered_by_id = ma.fields.Integer(allow_none=True)
     handled_by_id = ma.fields.Integer(allow_none=True)
     case_id = ma.fields.Integer(allow_none=True)
     risk_level = ma.fields.Function(lambda contact: contact.risk_level.value)
+    screening = ma.fields.Dict(allow_none=True)
+    categories = ma.fields.List(ma.fields.String())
     summary = ma.fields.String()
+    wrap_up_code = ma.fields.String(allow_none=True)
     created_at = ma.fields.DateTime()
+    queued_at = ma.fields.DateTime(allow_none=True)
+    offered_at = ma.fields.DateTime(allow_none=True)
+    answered_at = ma.fields.DateTime(allow_none=True)
+    transferred_at = ma.fields.DateTime(allow_none=True)
+    ended_at = ma.fields.DateTime(allow_none=True)
+    wrapped_up_at = ma.fields.DateTime(allow_none=True)
+
+
+class MessageOut(ma.Schema):
+    id = ma.fields.Integer()
+    inbound = ma.fields.Boolean()
+    body = ma.fields.String()
+    sent_by_id = ma.fields.Integer(allow_none=True)
+    delivery = ma.fields.String(allow_none=True)
+    created_at = ma.fields.DateTime()
+
+
+class ReplyIn(ma.Schema):
+    body = ma.fields.String(required=True)
+
+
+class WrapUpIn(ma.Schema):
+    categories = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(CATEGORIES)),
+                                required=True)
+    summary = ma.fields.String(required=True)
+    wrap_up_code = ma.fields.String(required=True, validate=ma.validate.OneOf(WRAP_UP_CODES))
 
 
 class PresenceOut(ma.Schema):

@@ -1,182 +1,34 @@
-"""Hotline intake: calls and texts into one prioritised queue.
-
-Webhook handlers call these with Twilio's plain values; each is idempotent on Twilio's ids
-(CallSid, MessageSid, and a call's status), because Twilio retries: a repeated request
-changes nothing more. None of them calls Twilio's REST API; replies that need it go out
-from a Celery task after commit.
+"""What hotline staff do with a contact: screen it, reply, transfer, escalate, wrap it up,
+and call back those who hung up. Callers commit; side effects (texts, calls, pushes) follow
+the commit.
 """
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 
 from casework import services as casework_services
 from casework.models import Case, RiskLevel
 from crisisline import audit
-from crisisline.accounts.models import Organisation, OrgKind, Role
-from crisisline.database import db, on_commit, utcnow
 from crisisline.access.rules import EDIT, can
+from crisisline.accounts.models import Role, User
+from crisisline.database import db, on_commit, utcnow
 from crisisline.errors import Conflict, Forbidden, InvalidInput, NotFound
-from crisisline.realtime import emit_after_commit
-from hotline import cssrs, triage
+from crisisline.realtime import emit_after_commit, user_room
+from hotline import cssrs, routing
+from hotline.intake import RISKY
 from hotline.models import (CallbackAttempt, Channel, Contact, ContactMessage, ContactStatus,
-                            Priority, WebhookReceipt)
+                            Presence)
 
-WAITING = (ContactStatus.QUEUED, ContactStatus.OFFERED)
-OPEN = (ContactStatus.IVR, ContactStatus.QUEUED, ContactStatus.OFFERED, ContactStatus.ACTIVE,
-        ContactStatus.WRAP_UP)
-RISKY = (RiskLevel.HIGH, RiskLevel.IMMINENT)
-UNANSWERED_ENDINGS = ("completed", "canceled", "busy", "failed", "no-answer")
-
-
-def centre_for(number: str | None) -> Organisation:
-    """The centre whose hotline number was dialled (the first centre if none matches)."""
-    centre = db.scalar(select(Organisation).where(Organisation.kind == OrgKind.HOTLINE_CENTRE,
-                                                  Organisation.hotline_number == number))
-    centre = centre or db.scalar(select(Organisation).where(
-        Organisation.kind == OrgKind.HOTLINE_CENTRE).order_by(Organisation.id))
-    if centre is None:
-        raise NotFound("no hotline centre is set up")
-    return centre
+CATEGORIES = ("suicidal_thoughts", "self_harm", "academic_pressure", "family", "relationships",
+              "bullying", "loneliness", "abuse", "mental_illness", "information", "other")
+WRAP_UP_CODES = ("supported", "escalated_to_case", "referred_elsewhere", "callback_agreed",
+                 "caller_disconnected", "silent_or_prank")
+MAX_REPLY = 1600  # Twilio's limit for one SMS body
 
 
-def receive_call(call_sid: str, caller: str | None, dialled: str | None) -> Contact:
-    """A call arrives and hears the greeting menu; once per CallSid."""
-    contact = db.scalar(select(Contact).where(Contact.twilio_sid == call_sid))
-    if contact is not None:
-        return contact
-    contact = Contact(centre_id=centre_for(dialled).id, channel=Channel.VOICE,
-                      twilio_sid=call_sid, caller_number=caller, status=ContactStatus.IVR,
-                      priority=_repeat_caller_priority(caller))
-    db.add(contact)
-    db.flush()
-    audit.record("contact.call_received", contact, actor="twilio")
-    return contact
-
-
-def choose_from_menu(call_sid: str, digits: str | None) -> Contact:
-    """1: in danger now (imminent first); 2: English; anything else: the queue as it is."""
-    contact = call(call_sid)
-    if contact.status != ContactStatus.IVR:
-        return contact  # a retried menu request
-    if digits == "1":
-        contact.priority = Priority.IMMINENT
-        contact.risk_level = RiskLevel.IMMINENT
-    elif digits == "2":
-        contact.language = "en"
-    _enqueue(contact)
-    audit.record("contact.queued", contact, actor="twilio", changes=audit.diff(contact))
-    return contact
-
-
-def call_status(call_sid: str, status: str) -> Contact | None:
-    """Twilio's status callback: a caller who hangs up unanswered lands on the callback list."""
-    if not _first_receipt(call_sid, status):
-        return None
-    contact = db.scalar(select(Contact).where(Contact.twilio_sid == call_sid))
-    if contact is None or status not in UNANSWERED_ENDINGS:
-        return contact
-    if contact.status in (ContactStatus.IVR, *WAITING):
-        contact.status = ContactStatus.ABANDONED
-    elif contact.status in OPEN:
-        contact.status = ContactStatus.ENDED
-    contact.ended_at = contact.ended_at or utcnow()
-    audit.record("contact.call_ended", contact, actor="twilio", changes=audit.diff(contact))
-    _queue_changed(contact.centre_id)
-    return contact
-
-
-def receive_text(message_sid: str, sender: str, dialled: str | None, body: str
-                 ) -> tuple[Contact, bool]:
-    """An SMS joins its sender's open conversation, or starts one (``True``) in the queue.
-
-    Its words can raise the conversation's risk and priority, never lower them.
-    """
-    known = db.scalar(select(ContactMessage).where(ContactMessage.twilio_sid == message_sid))
-    if known is not None:
-        return known.contact, False
-    centre = centre_for(dialled)
-    contact = db.scalar(select(Contact).where(
-        Contact.channel == Channel.SMS, Contact.caller_number == sender,
-        Contact.centre_id == centre.id, Contact.status.in_(OPEN)).order_by(Contact.id.desc()))
-    started = contact is None
-    if started:
-        contact = Contact(centre_id=centre.id, channel=Channel.SMS, caller_number=sender,
-                          priority=_repeat_caller_priority(sender), risk_level=RiskLevel.NONE)
-        db.add(contact)
-        _enqueue(contact)
-    db.add(ContactMessage(contact=contact, inbound=True, body=body or "",
-                          twilio_sid=message_sid))
-    assessment = triage.assess(body or "")
-    risk = triage.raised(contact.risk_level.value, assessment)
-    if risk != contact.risk_level.value:
-        contact.risk_level = RiskLevel(risk)
-        if assessment.raises_priority:
-            contact.priority = max(contact.priority, Priority.IMMINENT if risk == "imminent"
-                                   else Priority.HIGH)
-    db.flush()
-    audit.record("contact.text_received", contact, actor="twilio", changes={
-        "risk_level": {"new": contact.risk_level.value}, "priority": {"new": contact.priority},
-        "triage": {"new": assessment.explain()}})
-    _queue_changed(centre.id)
-    return contact, started
-
-
-def waiting(centre_id: int) -> list[Contact]:
-    """The queue: imminent first, then by how long each has waited."""
-    return list(db.scalars(select(Contact).where(Contact.centre_id == centre_id,
-                                                 Contact.status.in_(WAITING))
-                           .order_by(Contact.priority.desc(), Contact.queued_at, Contact.id)))
-
-
-def position(contact: Contact) -> int:
-    """1 for the next contact to be answered."""
-    ahead = db.scalar(select(func.count(Contact.id)).where(
-        Contact.centre_id == contact.centre_id, Contact.status.in_(WAITING),
-        or_(Contact.priority > contact.priority,
-            (Contact.priority == contact.priority) & (Contact.queued_at < contact.queued_at))))
-    return ahead + 1
-
-
-def call(call_sid: str) -> Contact:
-    contact = db.scalar(select(Contact).where(Contact.twilio_sid == call_sid))
-    if contact is None:
-        raise NotFound(f"no call {call_sid}")
-    return contact
-
-
-def _enqueue(contact: Contact) -> None:
-    contact.status, contact.queued_at = ContactStatus.QUEUED, utcnow()
-    db.flush()
-    _queue_changed(contact.centre_id)
-    from hotline.tasks import route_centre  # offered at once, not on the next tick
-    on_commit(lambda centre_id=contact.centre_id: route_centre.delay(centre_id))
-
-
-def _repeat_caller_priority(number: str | None) -> int:
-    """A caller whose last contact was high risk is answered ahead of the queue."""
-    if not number:
-        return Priority.NORMAL
-    last = db.scalar(select(Contact.risk_level).where(Contact.caller_number == number)
-                     .order_by(Contact.id.desc()).limit(1))
-    return Priority.HIGH if last in RISKY else Priority.NORMAL
-
-
-def _first_receipt(sid: str, status: str) -> bool:
-    """Record a webhook's (id, status) once; False when it was seen before."""
-    if db.scalar(select(WebhookReceipt.id).where(WebhookReceipt.sid == sid,
-                                                 WebhookReceipt.status == status)):
-        return False
-    try:
-        with db.begin_nested():  # a concurrent duplicate loses on the unique constraint
-            db.add(WebhookReceipt(sid=sid, status=status))
-    except IntegrityError:
-        return False
-    return True
-
-
-def _queue_changed(centre_id: int) -> None:
-    emit_after_commit("queue.updated", {"centre_id": centre_id}, room=f"queue:{centre_id}")
+def chat_room(contact_id: int) -> str:
+    """The anonymous student's side of a web chat."""
+    return f"chat:{contact_id}"
 
 
 def screen(actor, contact_id: int, answers: dict) -> Contact:
@@ -241,3 +93,122 @@ def record_callback(actor, contact_id: int, *, reached: bool, note: str = "") ->
     audit.record("callback_attempt.create", attempt, changes={
         "contact_id": {"new": contact.id}, "reached": {"new": reached}})
     return attempt
+
+
+def reply(actor: User, contact_id: int, body: str) -> ContactMessage:
+    """A reply to an SMS or web-chat conversation. An SMS goes out through Twilio from a
+    task after commit (at most once); a chat reply reaches the student's page after commit."""
+    contact = _handled_contact(actor, contact_id)
+    if contact.channel == Channel.VOICE:
+        raise InvalidInput({"body": "a call is answered by voice, not by text"})
+    if contact.status != ContactStatus.ACTIVE:
+        raise Conflict("only an answered, open conversation can be replied to")
+    body = (body or "").strip()
+    if not body:
+        raise InvalidInput({"body": "write a reply"})
+    if len(body) > MAX_REPLY:
+        raise InvalidInput({"body": f"a reply may be at most {MAX_REPLY} characters"})
+    texted = contact.channel == Channel.SMS
+    message = ContactMessage(contact=contact, inbound=False, body=body, sent_by_id=actor.id,
+                             delivery="pending" if texted else "delivered")
+    db.add(message)
+    db.flush()
+    audit.record("contact_message.create", message, changes={
+        "contact_id": {"new": contact.id}, "delivery": {"new": message.delivery}})
+    if texted:
+        from hotline.tasks import send_text_reply
+        on_commit(lambda message_id=message.id: send_text_reply.delay(message_id))
+    else:
+        emit_after_commit("chat.message", {"id": message.id, "body": body, "inbound": False,
+                                           "at": message.created_at.isoformat()},
+                          room=chat_room(contact.id))
+    return message
+
+
+def transfer(actor: User, contact_id: int) -> Contact:
+    """Warm transfer to the longest-idle available on-duty counselor: for a call, they are
+    dialled into the caller's conference while the volunteer is still on the line; the
+    volunteer then hangs up and wraps up."""
+    contact = _handled_contact(actor, contact_id)
+    if contact.status != ContactStatus.ACTIVE:
+        raise Conflict("only a contact in progress can be transferred")
+    counselor = db.scalar(select(Presence).join(User, User.id == Presence.user_id).where(
+        Presence.centre_id == contact.centre_id, Presence.state == "available",
+        User.role == Role.COUNSELOR, User.disabled_at.is_(None), User.id != actor.id)
+        .order_by(Presence.since, Presence.user_id).limit(1)
+        .with_for_update(skip_locked=True, of=Presence))
+    if counselor is None:
+        raise Conflict("no on-duty counselor is free right now: stay with the caller and "
+                       "ask your supervisor")
+    routing.move(counselor, "take_transfer")
+    mine = routing.presence_of_id(actor.id)
+    if mine is not None and mine.state == "busy":
+        routing.move(mine, "finish")
+    contact.handled_by_id, contact.transferred_at = counselor.user_id, utcnow()
+    audit.record("contact.transfer", contact, changes=audit.diff(contact))
+    emit_after_commit("contact.updated", {"contact_id": contact.id, "transferred": True},
+                      room=user_room(counselor.user_id))
+    if contact.channel == Channel.VOICE:
+        from hotline.tasks import dial_into_call
+        on_commit(lambda user_id=counselor.user_id: dial_into_call.delay(contact.id, user_id))
+    return contact
+
+
+def wrap_up(actor: User, contact_id: int, *, categories: list[str], summary: str,
+            code: str) -> Contact:
+    """Close a contact with its categories, summary and wrap-up code; the person handling it
+    is then ready for the next. A volunteer no longer sees the caller's number."""
+    contact = _handled_contact(actor, contact_id)
+    if contact.status not in (ContactStatus.ACTIVE, ContactStatus.WRAP_UP):
+        raise Conflict("only a contact that was answered can be wrapped up")
+    errors = {}
+    unknown = sorted(set(categories) - set(CATEGORIES))
+    if not categories or unknown:
+        errors["categories"] = (f"unknown categories: {', '.join(unknown)}" if unknown
+                                else "choose at least one category")
+    if code not in WRAP_UP_CODES:
+        errors["wrap_up_code"] = f"choose one of: {', '.join(WRAP_UP_CODES)}"
+    summary = (summary or "").strip()
+    if not summary:
+        errors["summary"] = "write a short summary"
+    elif len(summary) > 4000:
+        errors["summary"] = "a summary may be at most 4000 characters"
+    if errors:
+        raise InvalidInput(errors)
+    was_open = contact.status == ContactStatus.ACTIVE
+    now = utcnow()
+    contact.categories, contact.summary, contact.wrap_up_code = sorted(set(categories)), \
+        summary, code
+    contact.status, contact.wrapped_up_at = ContactStatus.ENDED, now
+    contact.ended_at = contact.ended_at or now
+    presence = routing.presence_of_id(contact.handled_by_id)
+    if presence is not None and presence.state in ("busy", "wrap_up"):
+        if presence.state == "busy":
+            routing.move(presence, "finish")
+        routing.move(presence, "ready")
+        presence.since = now
+    audit.record("contact.wrap_up", contact, changes=audit.diff(contact))
+    if was_open and contact.channel == Channel.WEB_CHAT:
+        emit_after_commit("chat.ended", {"contact_id": contact.id}, room=chat_room(contact.id))
+    return contact
+
+
+def on_duty(user: User) -> dict:
+    """A volunteer's or counselor's duty panel: presence, the offer waiting for them, and the
+    contacts they are on now (answered, not yet wrapped up)."""
+    current = db.scalars(select(Contact).where(
+        Contact.handled_by_id == user.id,
+        Contact.status.in_((ContactStatus.ACTIVE, ContactStatus.WRAP_UP))).order_by(Contact.id))
+    return {"presence": routing.presence_of(user), "offer": routing.my_offer(user),
+            "current": list(current)}
+
+
+def shown_caller_number(viewer: User, contact: Contact) -> str | None:
+    """Volunteers stop seeing a caller's number once the contact is wrapped up or handed on."""
+    number = contact.caller_number
+    if not number or viewer.role != Role.VOLUNTEER:
+        return number
+    if contact.status == ContactStatus.ENDED or contact.handled_by_id != viewer.id:
+        return number[:3] + "*" * max(len(number) - 7, 0) + number[-4:] if len(number) > 7 \
+            else "*" * len(number)
+    return number

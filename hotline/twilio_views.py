@@ -12,12 +12,12 @@ from functools import wraps
 from flask import Blueprint, Response, abort, current_app, request, url_for
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
-from twilio.twiml.voice_response import Gather, VoiceResponse
+from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from crisisline.accounts.security import exempt_blueprint
 from crisisline.database import db
-from hotline import services
-from hotline.models import Priority
+from hotline import intake
+from hotline.models import Channel, Contact, ContactStatus, Priority
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("twilio", __name__, url_prefix="/twilio")
@@ -64,7 +64,7 @@ def twiml(response) -> Response:
 @blueprint.route("/voice/incoming", methods=["POST"])
 @twilio_signed
 def voice_incoming():
-    services.receive_call(request.form["CallSid"], request.form.get("From"),
+    intake.receive_call(request.form["CallSid"], request.form.get("From"),
                           request.form.get("To"))
     db.commit()
     menu = url_for("twilio.voice_menu")
@@ -80,7 +80,7 @@ def voice_incoming():
 @blueprint.route("/voice/menu", methods=["POST"])
 @twilio_signed
 def voice_menu():
-    contact = services.choose_from_menu(request.form["CallSid"], request.form.get("Digits"))
+    contact = intake.choose_from_menu(request.form["CallSid"], request.form.get("Digits"))
     db.commit()
     response = VoiceResponse()
     if contact.priority == Priority.IMMINENT:
@@ -92,8 +92,8 @@ def voice_menu():
 @blueprint.route("/voice/wait", methods=["POST"])
 @twilio_signed
 def voice_wait():
-    contact = services.call(request.form["CallSid"])
-    ahead = services.position(contact) - 1
+    contact = intake.call(request.form["CallSid"])
+    ahead = intake.position(contact) - 1
     response = VoiceResponse()
     language = contact.language if contact.language in HOLD else "zh"
     response.say(HOLD[language].format(ahead=ahead), language=EN if language == "en" else ZH)
@@ -101,10 +101,33 @@ def voice_wait():
     return twiml(response)
 
 
+@blueprint.route("/voice/conference/<int:contact_id>/<any(caller, staff):leg>", methods=["POST"])
+@twilio_signed
+def voice_conference(contact_id: int, leg: str):
+    """Join one leg of an answered call to its conference: the caller (moved out of the
+    queue) waits with music until staff join; the call ends when the caller leaves, not when
+    a volunteer hands over to a counselor (a warm transfer)."""
+    contact = db.get(Contact, contact_id)
+    response = VoiceResponse()
+    if contact is None or contact.channel != Channel.VOICE \
+            or contact.status != ContactStatus.ACTIVE:
+        response.say("这通电话已经结束。", language=ZH)
+        response.hangup()
+        return twiml(response)
+    if leg == "staff":
+        response.say("热线来电已接通，请开始通话。", language=ZH)
+    dial = Dial()
+    dial.conference(f"crisisline-contact-{contact.id}", beep=False,
+                    start_conference_on_enter=leg == "staff",
+                    end_conference_on_exit=leg == "caller")
+    response.append(dial)
+    return twiml(response)
+
+
 @blueprint.route("/voice/status", methods=["POST"])
 @twilio_signed
 def voice_status():
-    services.call_status(request.form["CallSid"], request.form.get("CallStatus", ""))
+    intake.call_status(request.form["CallSid"], request.form.get("CallStatus", ""))
     db.commit()
     return Response(status=204)
 
@@ -112,7 +135,7 @@ def voice_status():
 @blueprint.route("/sms/incoming", methods=["POST"])
 @twilio_signed
 def sms_incoming():
-    contact, started = services.receive_text(request.form["MessageSid"], request.form["From"],
+    contact, started = intake.receive_text(request.form["MessageSid"], request.form["From"],
                                              request.form.get("To"),
                                              request.form.get("Body", ""))
     db.commit()

@@ -6,17 +6,17 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint as ApiBlueprint
 
-from crisisline.access.rules import visible
+from casework.schemas import CaseOut
+from crisisline.access.rules import EDIT, can, visible
 from crisisline.access.services import open_record
 from crisisline.accounts.models import Role
 from crisisline.accounts.security import require_role
 from crisisline.database import db
-from casework.schemas import CaseOut
-from crisisline.access.rules import EDIT, can
 from crisisline.pages import save
 from hotline import cssrs, routing, services
 from hotline.models import Contact
-from hotline.schemas import ContactOut, EscalateIn, OfferOut, PresenceOut, ScreenIn
+from hotline.schemas import (ContactOut, EscalateIn, MessageOut, OfferOut, PresenceOut,
+                             ReplyIn, ScreenIn, WrapUpIn)
 
 blueprint = Blueprint("hotline", __name__, template_folder="templates")
 api_blueprint = ApiBlueprint("contacts", __name__, url_prefix="/api",
@@ -28,11 +28,17 @@ api_blueprint = ApiBlueprint("contacts", __name__, url_prefix="/api",
 def volunteer_home():
     contacts = db.scalars(visible(current_user, Contact)
                           .order_by(Contact.created_at.desc()).limit(50)).all()
-    presence = routing.presence_of(current_user)
+    duty = services.on_duty(current_user)
     db.commit()
-    return render_template("hotline/volunteer_home.html", contacts=contacts, presence=presence,
-                           offer=routing.my_offer(current_user),
-                           callbacks=services.callback_list(current_user))
+    return render_template("hotline/volunteer_home.html", contacts=contacts,
+                           callbacks=services.callback_list(current_user), **duty)
+
+
+@blueprint.route("/console/offer")
+@require_role(Role.VOLUNTEER, Role.COUNSELOR)
+def my_offer():
+    """The offer card alone, refreshed live when an offer arrives or moves on."""
+    return render_template("hotline/_offer.html", offer=routing.my_offer(current_user))
 
 
 @blueprint.route("/callbacks/<int:contact_id>", methods=["POST"])
@@ -102,6 +108,83 @@ def escalate(record_id: int):
     return redirect(url_for("hotline.contact_page", record_id=record_id))
 
 
+@blueprint.route("/contacts/<int:record_id>/reply", methods=["POST"])
+@login_required
+def reply(record_id: int):
+    save(lambda: services.reply(current_user, record_id, request.form.get("body", "")))
+    return redirect(url_for("hotline.contact_page", record_id=record_id) + "#transcript")
+
+
+@blueprint.route("/contacts/<int:record_id>/transfer", methods=["POST"])
+@login_required
+def transfer(record_id: int):
+    contact = save(lambda: services.transfer(current_user, record_id),
+                   _("An on-duty counselor is being connected. Introduce them, then hang up."))
+    if contact is None:
+        return redirect(url_for("hotline.contact_page", record_id=record_id))
+    return redirect(url_for("accounts.home"))
+
+
+@blueprint.route("/contacts/<int:record_id>/wrap-up", methods=["POST"])
+@login_required
+def wrap_up(record_id: int):
+    contact = save(lambda: services.wrap_up(
+        current_user, record_id, categories=request.form.getlist("categories"),
+        summary=request.form.get("summary", ""), code=request.form.get("wrap_up_code", "")),
+        _("Contact wrapped up. You are ready for the next one."))
+    if contact is None:
+        return redirect(url_for("hotline.contact_page", record_id=record_id))
+    return redirect(url_for("accounts.home"))
+
+
+@blueprint.route("/contacts/<int:record_id>/transcript")
+@login_required
+def transcript(record_id: int):
+    """The conversation alone, for the console to refresh when a message arrives."""
+    contact = open_record(current_user, "contact", record_id)
+    db.commit()
+    return render_template("hotline/_transcript.html", contact=contact)
+
+
+@api_blueprint.route("/contacts/<int:contact_id>/messages")
+@api_blueprint.response(200, MessageOut(many=True))
+@login_required
+def api_messages(contact_id: int):
+    contact = open_record(current_user, "contact", contact_id)
+    db.commit()
+    return contact.messages
+
+
+@api_blueprint.route("/contacts/<int:contact_id>/messages", methods=["POST"])
+@api_blueprint.arguments(ReplyIn)
+@api_blueprint.response(201, MessageOut)
+@login_required
+def api_reply(data, contact_id: int):
+    message = services.reply(current_user, contact_id, data["body"])
+    db.commit()
+    return message
+
+
+@api_blueprint.route("/contacts/<int:contact_id>/transfer", methods=["POST"])
+@api_blueprint.response(200, ContactOut)
+@login_required
+def api_transfer(contact_id: int):
+    contact = services.transfer(current_user, contact_id)
+    db.commit()
+    return contact
+
+
+@api_blueprint.route("/contacts/<int:contact_id>/wrap-up", methods=["POST"])
+@api_blueprint.arguments(WrapUpIn)
+@api_blueprint.response(200, ContactOut)
+@login_required
+def api_wrap_up(data, contact_id: int):
+    contact = services.wrap_up(current_user, contact_id, categories=data["categories"],
+                               summary=data["summary"], code=data["wrap_up_code"])
+    db.commit()
+    return contact
+
+
 @api_blueprint.route("/presence/<event>", methods=["POST"])
 @api_blueprint.response(200, PresenceOut)
 @login_required
@@ -135,7 +218,8 @@ def contact_page(record_id: int):
     db.commit()
     return render_template("hotline/contact.html", contact=contact,
                            record=ContactOut().dump(contact), questions=cssrs.QUESTIONS,
-                           may_act=can(current_user, EDIT, contact))
+                           may_act=can(current_user, EDIT, contact),
+                           categories=services.CATEGORIES, wrap_up_codes=services.WRAP_UP_CODES)
 
 
 @api_blueprint.route("/contacts/<int:contact_id>")

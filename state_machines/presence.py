@@ -1,7 +1,8 @@
 """Volunteer presence, declared once: who can be offered a contact, and when.
 
 offline → available ⇄ break; available → offered → busy (accept) or back to available
-(decline or expiry); busy → wrap_up → available; sign out from available, break or wrap_up.
+(decline or expiry); an on-duty counselor takes a warm transfer from available to busy;
+busy → wrap_up → available; sign out from available, break or wrap_up.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ TRANSITIONS = (
     {"trigger": "offer", "source": "available", "dest": "offered"},
     {"trigger": "accept", "source": "offered", "dest": "busy"},
     {"trigger": "release", "source": "offered", "dest": "available"},  # declined or expired
+    {"trigger": "take_transfer", "source": "available", "dest": "busy"},
     {"trigger": "finish", "source": "busy", "dest": "wrap_up"},
     {"trigger": "ready", "source": "wrap_up", "dest": "available"},
     {"trigger": "sign_out", "source": ["available", "break", "wrap_up"], "dest": "offline"},

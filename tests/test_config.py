@@ -6,7 +6,7 @@ import stat
 import pytest
 from sqlalchemy.engine import make_url
 
-from crisisline.config import ConfigError, load_settings
+from crisisline.config import DEMO_HOTLINE, ConfigError, load_settings
 
 GOOD_SECRET = "s" * 32
 
@@ -124,7 +124,25 @@ def test_a_damaged_kept_secret_key_is_refused_naming_the_file(tmp_path):
 def test_keeping_the_secret_key_leaves_no_temporary_files(tmp_path):
     load_settings({}, instance_path=tmp_path)
     load_settings({}, instance_path=tmp_path)
-    assert [path.name for path in tmp_path.iterdir()] == ["secret_key"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["secret_key", "twilio_demo_token"]
+
+
+def test_the_demo_signs_and_records_twilio_traffic_with_credentials_it_keeps(tmp_path):
+    first = load_settings({}, instance_path=tmp_path)
+    again = load_settings({}, instance_path=tmp_path)
+    assert first.twilio_transport == "record" and first.twilio_from_number == DEMO_HOTLINE
+    assert first.twilio_auth_token == again.twilio_auth_token  # simulate signs as serve checks
+    assert len(first.twilio_auth_token) == 32
+
+
+@pytest.mark.parametrize("environ", [
+    {"CRISISLINE_ENV": "testing"},
+    {"CRISISLINE_ENV": "production", "CRISISLINE_SECRET_KEY": "k" * 40},
+    {"CRISISLINE_TWILIO_TRANSPORT": "live"},
+])
+def test_no_demo_twilio_credentials_outside_the_recording_development_setup(tmp_path, environ):
+    settings = load_settings(environ, instance_path=tmp_path)
+    assert settings.twilio_auth_token is None and settings.twilio_account_sid is None
 
 
 def test_a_postgresql_driver_we_do_not_ship_is_refused_at_start(tmp_path):

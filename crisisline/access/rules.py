@@ -3,7 +3,8 @@
 Deny by default. A rule is registered for a (record type, action, role) and decides from
 the relationship between the user and the record, not from the role alone:
 
-- a volunteer sees the contacts they handled;
+- a volunteer sees the contacts they answered and acts on those still theirs (not after a
+  transfer to a counselor);
 - a counselor the cases assigned to them or to a team of theirs (the centre's on-duty
   team), and what hangs off those cases;
 - a supervisor everything in their centre;
@@ -136,8 +137,13 @@ def _store(key, value) -> None:
 
 # -- contacts -----------------------------------------------------------------------------
 
-@rule(Contact, ACTIONS, Role.VOLUNTEER)
-def _volunteer_contact(user: User, contact: Contact) -> bool:
+@rule(Contact, (VIEW,), Role.VOLUNTEER)
+def _volunteer_views_contact(user: User, contact: Contact) -> bool:
+    return user.id in (contact.handled_by_id, contact.answered_by_id)
+
+
+@rule(Contact, (EDIT,), Role.VOLUNTEER)
+def _volunteer_edits_contact(user: User, contact: Contact) -> bool:
     return contact.handled_by_id == user.id
 
 
@@ -270,7 +276,7 @@ def _liaison_cases(user: User):
 
 @scope(Contact, Role.VOLUNTEER)
 def _volunteer_contacts(user: User):
-    return Contact.handled_by_id == user.id
+    return or_(Contact.handled_by_id == user.id, Contact.answered_by_id == user.id)
 
 
 @scope(Contact, Role.COUNSELOR)

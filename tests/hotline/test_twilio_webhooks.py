@@ -7,7 +7,7 @@ from twilio.request_validator import RequestValidator
 
 from casework.models import RiskLevel
 from crisisline.audit.models import AuditEntry
-from hotline import services
+from hotline import intake
 from hotline.models import Contact, ContactMessage, ContactStatus, Priority
 from tests.world import TEST_HOTLINE
 
@@ -80,7 +80,7 @@ def test_pressing_1_puts_the_caller_first_in_the_queue(app, client, ctx):
     response = call_in(app, client, "CA-danger", digits="1", caller="+8613900002222")
     assert "<Enqueue" in response.get_data(as_text=True)
     with ctx():
-        queue = services.waiting(contacts(ctx)[0].centre_id)
+        queue = intake.waiting(contacts(ctx)[0].centre_id)
         assert [c.twilio_sid for c in queue] == ["CA-danger", "CA-early"]
         assert queue[0].priority == Priority.IMMINENT
         assert queue[0].risk_level == RiskLevel.IMMINENT
@@ -90,7 +90,7 @@ def test_callers_of_equal_priority_are_answered_in_the_order_they_waited(app, cl
     for n in range(3):
         call_in(app, client, f"CA-{n}", caller=f"+861390000300{n}")
     with ctx():
-        assert [c.twilio_sid for c in services.waiting(contacts(ctx)[0].centre_id)] == \
+        assert [c.twilio_sid for c in intake.waiting(contacts(ctx)[0].centre_id)] == \
             ["CA-0", "CA-1", "CA-2"]
     wait = signed(app, client, "/twilio/voice/wait", call_params("CA-2", "+8613900003002"))
     assert "前面还有2位" in wait.get_data(as_text=True)

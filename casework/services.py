@@ -25,7 +25,8 @@ from crisisline.access.rules import EDIT, VIEW, can
 from crisisline.accounts.models import Organisation, OrgKind, Role, Team, User
 from crisisline.database import db, utcnow
 from crisisline.errors import Conflict, Forbidden, InvalidInput, NotFound
-from crisisline.realtime import emit_after_commit, user_room
+from crisisline.realtime import (case_room, emit_after_commit, hospital_room,
+                                 supervisors_room, team_room, user_room)
 from state_machines import case_workflow
 
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
@@ -82,7 +83,7 @@ def open_case(actor: User, *, source: str, risk_level: str, summary: str = "",
     db.add(CaseHistory(case_id=case.id, event="open", from_state=None,
                        to_state=case.state, actor_id=actor.id,
                        data={"source": source, "risk_level": risk_level}))
-    _announce(case)
+    announce(case)
     return case
 
 
@@ -128,7 +129,7 @@ def fire_event(actor: User, case_id: int, event_name: str, data: dict | None,
     db.add(CaseHistory(case_id=case.id, event=event.name, from_state=from_state,
                        to_state=case.state, actor_id=actor.id, data=schema().dump(values)))
     audit.record(f"case.{event.name}", case, changes=audit.diff(case))
-    _announce(case)
+    announce(case)
     return case
 
 
@@ -247,10 +248,19 @@ def _may_fire(actor: User, case: Case, event: case_workflow.Event) -> bool:
     return can(actor, EDIT, case)
 
 
-def _announce(case: Case) -> None:
+def announce(case: Case) -> None:
+    """Tell every console that shows this case that it changed (after commit): its page,
+    its owner, its team, its centre's supervisors, the hospital it was referred to and
+    whoever reported it."""
     payload = {"case_id": case.id, "state": case.state}
-    for user_id in {case.owner_id} - {None}:
-        emit_after_commit("case.updated", payload, room=user_room(user_id))
+    rooms = [case_room(case.id), supervisors_room(case.centre_id)]
+    rooms += [user_room(user_id) for user_id in {case.owner_id, case.reported_by_id} - {None}]
+    if case.team_id is not None:
+        rooms.append(team_room(case.team_id))
+    if case.hospital_id is not None:
+        rooms.append(hospital_room(case.hospital_id))
+    for room in rooms:
+        emit_after_commit("case.updated", payload, room=room)
 
 
 def _messages(problem) -> list[str]:
@@ -360,7 +370,7 @@ def assign(actor: User, case_id: int, *, owner_id: int | None, version: int) -> 
     db.add(CaseHistory(case_id=case.id, event="assign", from_state=case.state,
                        to_state=case.state, actor_id=actor.id, data={"owner_id": case.owner_id}))
     audit.record("case.assign", case, changes=audit.diff(case))
-    _announce(case)
+    announce(case)
     return case
 
 

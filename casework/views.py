@@ -27,6 +27,7 @@ from crisisline.errors import Conflict, InvalidInput
 from crisisline.i18n import STATE_LABELS
 from crisisline.pages import save
 from hotline.services import on_duty
+from hotline.wallboard import wallboard
 
 blueprint = Blueprint("casework", __name__, template_folder="templates")
 
@@ -50,7 +51,8 @@ def counselor_home():
 def supervisor_home():
     return render_template("casework/supervisor_home.html", cases=_latest(Case),
                            reviews=pending_reviews(current_user),
-                           alerts=services.my_alerts(current_user))
+                           alerts=services.my_alerts(current_user),
+                           board=wallboard(current_user))
 
 
 @blueprint.route("/alerts/<int:alert_id>/acknowledge", methods=["POST"])
@@ -96,8 +98,11 @@ def reporter_home():
         .order_by(Student.student_number)).all()
     monitored = set(db.scalars(select(Case.student_id).where(
         Case.daily_reports.is_(True), Case.student_id.in_([s.id for s in students]))))
+    # the state of the cases this reporter reported, by student
+    cases = {case.student_id: case for case in db.scalars(
+        visible(current_user, Case).order_by(Case.id))}
     return render_template("casework/reporter_home.html", reports=_latest(SchoolReport),
-                           students=students, monitored=monitored)
+                           students=students, monitored=monitored, cases=cases)
 
 
 @blueprint.route("/cases/<int:record_id>")

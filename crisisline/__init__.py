@@ -21,6 +21,7 @@ from crisisline.config import ConfigError, load_settings  # noqa: F401  (re-expo
 from crisisline import audit
 from crisisline.errors import Conflict, DomainError, Forbidden, InvalidInput
 from crisisline.extensions import api, babel, limiter, socketio
+from crisisline.realtime import last_event_id
 from crisisline.i18n import select_locale, template_globals
 
 INSTANCE_PATH = Path(__file__).resolve().parent.parent / "instance"
@@ -45,7 +46,8 @@ def create_app(config: Mapping | None = None, *, environ: Mapping[str, str] | No
     app.extensions["crisisline.db_bind"] = engine
     app.teardown_appcontext(lambda _exc: database.db.remove())
 
-    from crisisline import models, realtime  # noqa: F401  (tables; socket handlers)
+    from crisisline import models  # noqa: F401  (every table)
+    from crisisline.realtime import console  # noqa: F401  (the /console socket handlers)
     from crisisline.accounts import security
     security.init_app(app)
 
@@ -61,9 +63,11 @@ def create_app(config: Mapping | None = None, *, environ: Mapping[str, str] | No
     _register_blueprints(app)
     _register_request_hooks(app)
     _register_error_handlers(app)
-    app.jinja_env.globals.update(get_locale=get_locale, **template_globals())
+    app.jinja_env.globals.update(get_locale=get_locale, last_console_event_id=last_event_id,
+                                 **template_globals())
     app.jinja_env.filters["datetimeformat"] = lambda value: format_datetime(
         value, "yyyy-MM-dd HH:mm")  # in the centre's time zone; unambiguous in both languages
+    app.jinja_env.filters["timeformat"] = lambda value: format_datetime(value, "HH:mm")
     logging.getLogger("crisisline").setLevel(logging.INFO)
 
     from crisisline.celery_app import create_celery

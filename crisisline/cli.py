@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 from flask import Flask, g
 
-from crisisline.config import ConfigError
+from crisisline.config import DEMO_HOTLINE, ConfigError
 from crisisline.database import db
 from crisisline.errors import DomainError
 
@@ -184,6 +184,40 @@ def worker(app: Flask, beat: bool, concurrency: int):
     if beat:
         argv.append("--beat")
     celery.worker_main(argv)
+
+
+@main.command()
+@click.option("--calls", default=10, show_default=True, type=click.IntRange(0, 10_000))
+@click.option("--texts", default=5, show_default=True, type=click.IntRange(0, 10_000))
+@click.option("--rate", default=0.5, show_default=True, type=click.FloatRange(0.01, 1000),
+              help="new contacts per second")
+@click.option("--high-risk", "high_risk", default=0.3, show_default=True,
+              type=click.FloatRange(0, 1), help="share of callers pressing 1 / risky texts")
+@click.option("--abandon", default=0.3, show_default=True, type=click.FloatRange(0, 1),
+              help="share of callers who hang up while waiting")
+@click.option("--url", help="where the server listens (default: CRISISLINE_PUBLIC_URL)")
+@click.option("--seed", type=int, help="repeat the same traffic")
+@with_app
+def simulate(app: Flask, calls: int, texts: int, rate: float, high_risk: float,
+             abandon: float, url: str | None, seed: int | None):
+    """Send signed Twilio webhooks (calls and texts) to a running server, as demo traffic."""
+    from hotline.simulator import Simulator
+    config = app.config
+    if not config["TWILIO_AUTH_TOKEN"]:
+        raise click.ClickException("Twilio is not configured: set TWILIO_AUTH_TOKEN (the demo "
+                                   "keeps its own in the instance folder)")
+    hotline = config["TWILIO_FROM_NUMBER"] or DEMO_HOTLINE
+    simulator = Simulator(config["PUBLIC_URL"], config["TWILIO_AUTH_TOKEN"], hotline,
+                          target=url, seed=seed)
+    click.echo(f"simulating {calls} calls and {texts} texts to {simulator.target}, "
+               f"{rate:g} per second")
+    report = simulator.run(calls, texts, rate, high_risk, abandon)
+    click.echo(report.summary())
+    if report.failures:
+        if all("ConnectionError" in failure for failure in report.failures):
+            raise click.ClickException(f"cannot reach {simulator.target}: is the server "
+                                       "running (crisisline demo, or crisisline serve)?")
+        sys.exit(1)
 
 
 @main.command()

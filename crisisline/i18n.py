@@ -120,6 +120,15 @@ WRAP_UP_LABELS = {
     "callback_agreed": _l("Callback agreed"), "caller_disconnected": _l("Caller disconnected"),
     "silent_or_prank": _l("Silent or prank contact"),
 }
+CONTACT_STATUS_LABELS = {
+    "ivr": _l("In the greeting menu"), "queued": _l("Waiting"), "offered": _l("Being offered"),
+    "active": _l("In progress"), "wrap_up": _l("Ended, wrap-up due"), "ended": _l("Wrapped up"),
+    "abandoned": _l("Hung up waiting"), "rolled_over": _l("Sent to the backup line"),
+}
+DELIVERY_LABELS = {"pending": _l("Waiting to be sent"), "sending": _l("Sending"),
+                   "sent": _l("Sent"), "delivered": _l("Delivered"),
+                   "failed": _l("Not sent: Twilio refused it"),
+                   "not_sent": _l("Not sent: texting is not configured")}
 OUTCOME_LABELS = {"success": _l("Done"), "denied": _l("Refused"), "failure": _l("Failed")}
 REPORT_KIND_LABELS = {"at_risk": _l("Student at risk"), "daily": _l("Daily report"),
                       "zero": _l("Zero report")}
@@ -157,5 +166,7 @@ def template_globals() -> dict:
             "deadline_label": labeller(DEADLINE_LABELS),
             "presence_label": labeller(PRESENCE_LABELS), "cssrs_label": labeller(CSSRS_LABELS),
             "category_label": labeller(CATEGORY_LABELS),
+            "delivery_label": labeller(DELIVERY_LABELS),
+            "contact_status_label": labeller(CONTACT_STATUS_LABELS),
             "wrap_up_label": labeller(WRAP_UP_LABELS),
             "presence_events": lambda state: PRESENCE_EVENTS.get(state, [])}

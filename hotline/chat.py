@@ -19,9 +19,8 @@ from crisisline.extensions import limiter, socketio
 from crisisline.pages import save
 from hotline import intake
 from hotline.models import Contact, Channel
-from hotline.services import chat_room
+from hotline.services import CHAT_NAMESPACE as NAMESPACE, chat_room
 
-NAMESPACE = "/chat"
 MESSAGE_RATE = parse("20 per minute")  # per conversation: a person types slower than this
 blueprint = Blueprint("chat", __name__, template_folder="templates")
 

@@ -15,7 +15,7 @@ from crisisline import audit
 from crisisline.accounts.models import Organisation, OrgKind
 from crisisline.database import db, on_commit, utcnow
 from crisisline.errors import Conflict, InvalidInput, NotFound
-from crisisline.realtime import emit_after_commit, user_room
+from crisisline.realtime import emit_after_commit, queue_room, user_room
 from hotline import routing, triage
 from hotline.models import (Channel, Contact, ContactMessage, ContactStatus, Priority,
                             WebhookReceipt)
@@ -30,8 +30,9 @@ MAX_MESSAGE = 2000  # characters of one chat message
 
 def centre_for(number: str | None) -> Organisation:
     """The centre whose hotline number was dialled (the first centre if none matches)."""
-    centre = db.scalar(select(Organisation).where(Organisation.kind == OrgKind.HOTLINE_CENTRE,
-                                                  Organisation.hotline_number == number))
+    centre = db.scalar(select(Organisation).where(
+        Organisation.kind == OrgKind.HOTLINE_CENTRE,
+        Organisation.hotline_number == number)) if number else None
     centre = centre or db.scalar(select(Organisation).where(
         Organisation.kind == OrgKind.HOTLINE_CENTRE).order_by(Organisation.id))
     if centre is None:
@@ -224,7 +225,7 @@ def _first_receipt(sid: str, status: str) -> bool:
 
 
 def _queue_changed(centre_id: int) -> None:
-    emit_after_commit("queue.updated", {"centre_id": centre_id}, room=f"queue:{centre_id}")
+    emit_after_commit("queue.updated", {"centre_id": centre_id}, room=queue_room(centre_id))
 
 
 def _handler_finishes(contact: Contact) -> None:

@@ -68,6 +68,7 @@ class Contact(Base):
     supervisor_alerted_at: Mapped[datetime | None]  # a high-risk text left unanswered
     screening: Mapped[dict | None] = mapped_column(JSON, info={"sensitive": True})  # C-SSRS
     screened_at: Mapped[datetime | None]
+    screened_risk: Mapped[RiskLevel | None] = mapped_column(enum_column(RiskLevel, "risk_level"))
 
     messages: Mapped[list[ContactMessage]] = relationship(order_by="ContactMessage.id",
                                                           back_populates="contact")

@@ -18,7 +18,7 @@ from crisisline import audit
 from crisisline.accounts.models import Role, User
 from crisisline.database import db, on_commit, utcnow
 from crisisline.errors import Conflict, Forbidden, NotFound
-from crisisline.realtime import emit_after_commit, user_room
+from crisisline.realtime import emit_after_commit, queue_room, user_room
 from hotline.models import Channel, Contact, ContactStatus, Offer, Presence
 from state_machines import presence as presence_machine
 
@@ -154,7 +154,7 @@ def move(presence: Presence, event: str) -> None:
     except MachineError:
         raise Conflict(f"cannot {event} while {presence.state}") from None
     emit_after_commit("agent.status", {"user_id": presence.user_id, "state": presence.state},
-                      room=f"queue:{presence.centre_id}")
+                      room=queue_room(presence.centre_id))
 
 
 def my_offer(user: User) -> Offer | None:

@@ -16,6 +16,8 @@ class ContactOut(ma.Schema):
     case_id = ma.fields.Integer(allow_none=True)
     risk_level = ma.fields.Function(lambda contact: contact.risk_level.value)
     screening = ma.fields.Dict(allow_none=True)
+    screened_risk = ma.fields.Function(
+        lambda contact: contact.screened_risk.value if contact.screened_risk else None)
     categories = ma.fields.List(ma.fields.String())
     summary = ma.fields.String()
     wrap_up_code = ma.fields.String(allow_none=True)

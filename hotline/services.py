@@ -13,6 +13,7 @@ from crisisline.access.rules import EDIT, can
 from crisisline.accounts.models import Role, User
 from crisisline.database import db, on_commit, utcnow
 from crisisline.errors import Conflict, Forbidden, InvalidInput, NotFound
+from crisisline.extensions import socketio
 from crisisline.realtime import emit_after_commit, user_room
 from hotline import cssrs, routing
 from hotline.intake import RISKY
@@ -23,7 +24,11 @@ CATEGORIES = ("suicidal_thoughts", "self_harm", "academic_pressure", "family", "
               "bullying", "loneliness", "abuse", "mental_illness", "information", "other")
 WRAP_UP_CODES = ("supported", "escalated_to_case", "referred_elsewhere", "callback_agreed",
                  "caller_disconnected", "silent_or_prank")
+RISK_ORDER = list(RiskLevel)
 MAX_REPLY = 1600  # Twilio's limit for one SMS body
+
+
+CHAT_NAMESPACE = "/chat"
 
 
 def chat_room(contact_id: int) -> str:
@@ -31,12 +36,21 @@ def chat_room(contact_id: int) -> str:
     return f"chat:{contact_id}"
 
 
+def to_student(event: str, payload: dict, contact: Contact) -> None:
+    """Push to the student's chat page, after commit."""
+    on_commit(lambda: socketio.emit(event, payload, to=chat_room(contact.id),
+                                    namespace=CHAT_NAMESPACE))
+
+
 def screen(actor, contact_id: int, answers: dict) -> Contact:
-    """The volunteer's C-SSRS screen of their contact sets its assessed risk."""
+    """The volunteer's C-SSRS screen of their contact. Its risk (Columbia's triage) is kept
+    as the screen's; the contact's risk becomes the higher of it and what was known before
+    (a caller who pressed 1 stays imminent)."""
     contact = _handled_contact(actor, contact_id)
-    level = cssrs.risk(answers)
+    level = RiskLevel(cssrs.risk(answers))
     contact.screening, contact.screened_at = dict(answers), utcnow()
-    contact.risk_level = RiskLevel(level)
+    contact.screened_risk = level
+    contact.risk_level = max(contact.risk_level, level, key=RISK_ORDER.index)
     audit.record("contact.screen", contact, changes=audit.diff(contact))
     return contact
 
@@ -55,9 +69,6 @@ def escalate(actor, contact_id: int, summary: str = "") -> Case:
     db.flush()
     contact.case_id = case.id
     audit.record("contact.escalate", contact, changes={"case_id": {"new": case.id}})
-    if case.team_id is not None:
-        emit_after_commit("case.updated", {"case_id": case.id, "state": case.state},
-                          room=f"team:{case.team_id}")
     return case
 
 
@@ -119,9 +130,8 @@ def reply(actor: User, contact_id: int, body: str) -> ContactMessage:
         from hotline.tasks import send_text_reply
         on_commit(lambda message_id=message.id: send_text_reply.delay(message_id))
     else:
-        emit_after_commit("chat.message", {"id": message.id, "body": body, "inbound": False,
-                                           "at": message.created_at.isoformat()},
-                          room=chat_room(contact.id))
+        to_student("chat.message", {"id": message.id, "body": body, "inbound": False,
+                                    "at": message.created_at.isoformat()}, contact)
     return message
 
 
@@ -189,7 +199,7 @@ def wrap_up(actor: User, contact_id: int, *, categories: list[str], summary: str
         presence.since = now
     audit.record("contact.wrap_up", contact, changes=audit.diff(contact))
     if was_open and contact.channel == Channel.WEB_CHAT:
-        emit_after_commit("chat.ended", {"contact_id": contact.id}, room=chat_room(contact.id))
+        to_student("chat.ended", {"contact_id": contact.id}, contact)
     return contact
 
 

@@ -13,6 +13,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from crisisline.accounts.models import Organisation, OrgKind, User
 from crisisline.database import db, utcnow
+from crisisline.realtime import emit_after_commit, user_room
 from crisisline.twilio_rest import rest_client
 from hotline import escalation, routing
 from hotline.models import Contact, ContactMessage
@@ -95,6 +96,9 @@ def send_text_reply(message_id: int) -> str:
         db.commit()
         return message.delivery
     message.delivery, message.twilio_sid = "sent", sent.sid
+    if contact.handled_by_id is not None:  # the console shows it as sent
+        emit_after_commit("contact.updated", {"contact_id": contact.id, "message_id": message.id},
+                          room=user_room(contact.handled_by_id))
     db.commit()
     return message.delivery
 

@@ -14,6 +14,7 @@ from crisisline.accounts.security import require_role
 from crisisline.database import db
 from crisisline.pages import save
 from hotline import cssrs, routing, services
+from hotline.wallboard import wallboard
 from hotline.models import Contact
 from hotline.schemas import (ContactOut, EscalateIn, MessageOut, OfferOut, PresenceOut,
                              ReplyIn, ScreenIn, WrapUpIn)
@@ -34,11 +35,11 @@ def volunteer_home():
                            callbacks=services.callback_list(current_user), **duty)
 
 
-@blueprint.route("/console/offer")
-@require_role(Role.VOLUNTEER, Role.COUNSELOR)
-def my_offer():
-    """The offer card alone, refreshed live when an offer arrives or moves on."""
-    return render_template("hotline/_offer.html", offer=routing.my_offer(current_user))
+@blueprint.route("/console/supervisor/wallboard")
+@require_role(Role.SUPERVISOR)
+def wallboard_part():
+    """The wallboard alone, refreshed live as the queue, staff and cases change."""
+    return render_template("hotline/_wallboard.html", board=wallboard(current_user))
 
 
 @blueprint.route("/callbacks/<int:contact_id>", methods=["POST"])

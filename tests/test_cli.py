@@ -11,7 +11,8 @@ from sqlalchemy import create_engine, text
 
 from crisisline.seed import CENTRE
 
-TOP_LEVEL_COMMANDS = ("init", "seed-demo", "users", "serve", "worker", "demo", "audit")
+TOP_LEVEL_COMMANDS = ("init", "seed-demo", "users", "serve", "worker", "demo", "audit",
+                      "simulate")
 SUBCOMMANDS = [(name,) for name in TOP_LEVEL_COMMANDS] + [
     ("users", "create"), ("users", "disable"), ("users", "token"), ("audit", "verify")]
 DEMO_USERNAMES = ("demo_volunteer", "demo_counselor", "demo_supervisor", "demo_liaison",

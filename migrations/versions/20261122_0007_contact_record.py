@@ -34,6 +34,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('offered_at', crisisline.database.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('transferred_at', crisisline.database.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('wrapped_up_at', crisisline.database.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('screened_risk', sa.Enum('none', 'low', 'moderate', 'high', 'imminent', name='risk_level', native_enum=False, length=40), nullable=True))
         batch_op.create_index(batch_op.f('ix_contacts_answered_by_id'), ['answered_by_id'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_contacts_answered_by_id_users'), 'users', ['answered_by_id'], ['id'])
 
@@ -47,6 +48,7 @@ def downgrade() -> None:
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_contacts_answered_by_id_users'), type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_contacts_answered_by_id'))
+        batch_op.drop_column('screened_risk')
         batch_op.drop_column('wrapped_up_at')
         batch_op.drop_column('transferred_at')
         batch_op.drop_column('offered_at')

@@ -103,3 +103,15 @@ def test_escalating_twice_from_the_page_says_so_and_opens_one_case(client, ctx, 
     with ctx() as db:
         assert db.scalar(select(func.count(Case.id)).where(
             Case.reported_by_id == world.users["volunteer"].id)) == 1
+
+
+def test_a_low_screen_keeps_the_imminent_risk_a_caller_reported_and_records_its_own(
+        api, ctx, active_contact):
+    from casework.models import RiskLevel
+    with ctx() as db:
+        db.get(Contact, active_contact).risk_level = RiskLevel.IMMINENT  # pressed 1
+        db.commit()
+    screened = api("volunteer").post(f"/api/contacts/{active_contact}/screen",
+                                     {"answers": {**NO, "wish_dead": True}})
+    assert screened.status_code == 200
+    assert screened.json["risk_level"] == "imminent" and screened.json["screened_risk"] == "low"

@@ -1,0 +1,80 @@
+"""Real-time pushes to the consoles, sent only once the transaction has committed.
+
+Events (namespace ``/console``; every payload also carries ``event_id``, increasing):
+
+===================  ==========================================  ============================
+event                payload                                     rooms
+===================  ==========================================  ============================
+``queue.updated``    ``centre_id``                               ``queue:<centre>``
+``contact.offered``  ``offer_id, contact_id, channel, expires_at``  ``user:<offered person>``
+``contact.updated``  ``contact_id`` (+ ``message_id``,            ``user:<handler>``
+                     ``transferred``)
+``agent.status``     ``user_id, state``                          ``queue:<centre>``
+``case.updated``     ``case_id, state``                          ``case:<id>``, ``user:<owner>``,
+                                                                 ``team:<id>``,
+                                                                 ``supervisors:<centre>``,
+                                                                 ``hospital:<referred to>``
+``alert.raised``     ``kind`` + ``case_id`` or ``contact_id``     ``user:<recipient>``,
+                     (or ``object_type`` for break-the-glass)     ``supervisors:<centre>``
+===================  ==========================================  ============================
+
+Payloads carry ids and states, never a student's details: a console fetches what changed
+through the access rules. The server, not the client, decides which rooms a connection
+joins (:func:`rooms_for`). With Redis configured, Flask-SocketIO relays through it, so an
+event caused in any web process or Celery worker reaches consoles on every web process.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from crisisline.database import db, on_commit
+from crisisline.extensions import socketio
+
+NAMESPACE = "/console"
+EVENTS = ("queue.updated", "contact.offered", "contact.updated", "agent.status",
+          "case.updated", "alert.raised")
+
+
+def user_room(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def queue_room(centre_id: int) -> str:
+    return f"queue:{centre_id}"
+
+
+def supervisors_room(centre_id: int) -> str:
+    return f"supervisors:{centre_id}"
+
+
+def team_room(team_id: int) -> str:
+    return f"team:{team_id}"
+
+
+def hospital_room(hospital_id: int) -> str:
+    return f"hospital:{hospital_id}"
+
+
+def case_room(case_id: int) -> str:
+    return f"case:{case_id}"
+
+
+def emit_after_commit(event: str, payload: dict[str, Any], *, room: str) -> None:
+    """Log a console event in this transaction and push it to ``room`` after commit; a
+    rollback drops both."""
+    if event not in EVENTS:
+        raise ValueError(f"undocumented console event {event!r}")
+    from crisisline.realtime.models import ConsoleEvent
+    logged = ConsoleEvent(name=event, room=room, payload=payload)
+    db.add(logged)
+    db.flush()
+    message = {**payload, "event_id": logged.id}
+    on_commit(lambda: socketio.emit(event, message, to=room, namespace=NAMESPACE))
+
+
+def last_event_id() -> int:
+    """The newest console event's id: a page rendered now is current up to it."""
+    from sqlalchemy import func, select
+
+    from crisisline.realtime.models import ConsoleEvent
+    return db.scalar(select(func.max(ConsoleEvent.id))) or 0

@@ -1,0 +1,163 @@
+"""The ``/console`` Socket.IO namespace: who may connect, which rooms they join, catching
+up after a drop, and ending the connections of a disabled user.
+
+A connection is accepted with a signed-in session or an ``Authorization: Bearer`` token,
+and (python-engineio's default) only from this server's own origin. Its rooms follow the
+access rules: the server joins them, never the client. A console that reconnects sends
+``catch_up`` with the last ``event_id`` it saw and is sent what it missed.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from flask import current_app, request
+from flask_login import current_user
+from flask_socketio import emit, join_room
+from sqlalchemy import or_, select
+
+from crisisline.access.rules import VIEW, can, team_ids
+from crisisline.accounts.models import OrgKind, Role, User
+from crisisline.accounts.services import user_for_token
+from crisisline.database import db, utcnow
+from crisisline.extensions import socketio
+from crisisline.realtime import (NAMESPACE, case_room, hospital_room, queue_room,
+                                 supervisors_room, team_room, user_room)
+from crisisline.realtime.models import ConsoleEvent
+
+log = logging.getLogger(__name__)
+CATCH_UP_LIMIT = 500
+CATCH_UP_WINDOW = timedelta(hours=12)
+# ids are taken at flush, so a slower transaction can commit a smaller id a moment after a
+# larger one was sent: catching up also resends this much before the last id (consoles
+# ignore ids they have seen)
+REORDER_GRACE = timedelta(seconds=30)
+DISABLED_CHECK_SECONDS = 2
+
+_connected: dict[str, int] = {}  # this process's console connections: sid -> user id
+_connected_lock = threading.Lock()
+_watcher: list = []
+
+
+def rooms_for(user: User) -> list[str]:
+    """The rooms a user's console joins, decided by role and relationship."""
+    rooms = [user_room(user.id)]
+    if user.role in (Role.VOLUNTEER, Role.COUNSELOR, Role.SUPERVISOR):
+        rooms += [queue_room(centre_id) for centre_id in sorted(user.centre_ids)]
+    if user.role == Role.SUPERVISOR:
+        rooms += [supervisors_room(centre_id) for centre_id in sorted(user.centre_ids)]
+    if user.role == Role.COUNSELOR:
+        rooms += [team_room(team_id) for team_id in sorted(team_ids(user))]
+    if user.role == Role.HOSPITAL_LIAISON:
+        rooms += [hospital_room(hospital_id)
+                  for hospital_id in sorted(user.organisation_ids(OrgKind.HOSPITAL))]
+    return rooms
+
+
+def missed_events(rooms: list[str], last_event_id: int) -> list[ConsoleEvent]:
+    """Events in ``rooms`` after ``last_event_id`` (and a short grace before it)."""
+    anchor = db.scalar(select(ConsoleEvent.created_at).where(ConsoleEvent.id == last_event_id))
+    since = anchor - REORDER_GRACE if anchor else utcnow() - CATCH_UP_WINDOW
+    return list(db.scalars(select(ConsoleEvent).where(
+        ConsoleEvent.room.in_(rooms),
+        or_(ConsoleEvent.id > last_event_id, ConsoleEvent.created_at >= since))
+        .order_by(ConsoleEvent.id).limit(CATCH_UP_LIMIT)))
+
+
+def _identify() -> User | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return user_for_token(header[7:].strip())
+    return current_user._get_current_object() if current_user.is_authenticated else None
+
+
+def _user() -> User | None:
+    with _connected_lock:
+        user_id = _connected.get(request.sid)
+    user = db.get(User, user_id) if user_id else None
+    return user if user is not None and user.disabled_at is None else None
+
+
+@socketio.on("connect", namespace=NAMESPACE)
+def _connect(_auth=None):
+    user = _identify()
+    if user is None or user.disabled_at is not None:
+        db.rollback()
+        return False
+    for room in rooms_for(user):
+        join_room(room)
+    with _connected_lock:
+        _connected[request.sid] = user.id
+    _start_watcher(current_app._get_current_object())
+    db.rollback()
+    return True
+
+
+@socketio.on("disconnect", namespace=NAMESPACE)
+def _disconnect(*_reason):
+    with _connected_lock:
+        _connected.pop(request.sid, None)
+
+
+@socketio.on("catch_up", namespace=NAMESPACE)
+def _catch_up(data):
+    """Resend what this console missed since ``last_event_id``; answers how many."""
+    user = _user()
+    last = data.get("last_event_id") if isinstance(data, dict) else None
+    if user is None or not isinstance(last, int) or last < 0:
+        db.rollback()
+        return {"ok": False, "resent": 0}
+    events = missed_events(rooms_for(user) + _watched_cases(), last)
+    db.rollback()
+    for event in events:
+        emit(event.name, {**event.payload, "event_id": event.id, "replayed": True})
+    return {"ok": True, "resent": len(events)}
+
+
+@socketio.on("watch_case", namespace=NAMESPACE)
+def _watch_case(data):
+    """Follow one case's changes (its page is open), if the user may see it."""
+    from casework.models import Case
+    user = _user()
+    case_id = data.get("case_id") if isinstance(data, dict) else None
+    case = db.get(Case, case_id) if isinstance(case_id, int) else None
+    allowed = user is not None and case is not None and can(user, VIEW, case)
+    db.rollback()
+    if allowed:
+        join_room(case_room(case_id))
+    return {"ok": allowed}
+
+
+def _watched_cases() -> list[str]:
+    return [room for room in socketio.server.rooms(request.sid, namespace=NAMESPACE)
+            if room.startswith("case:")]
+
+
+def _start_watcher(app) -> None:
+    """Once per process: a disabled user's consoles here are disconnected within seconds."""
+    with _connected_lock:
+        if _watcher:
+            return
+        _watcher.append(socketio.start_background_task(_drop_disabled_users, app))
+
+
+def _drop_disabled_users(app) -> None:
+    while True:
+        socketio.sleep(DISABLED_CHECK_SECONDS)
+        try:
+            with _connected_lock:
+                connected = dict(_connected)
+            if not connected:
+                continue
+            with app.app_context():
+                disabled = set(db.scalars(select(User.id).where(
+                    User.id.in_(set(connected.values())), User.disabled_at.is_not(None))))
+                db.rollback()
+            for sid, user_id in connected.items():
+                if user_id in disabled:
+                    socketio.server.disconnect(sid, namespace=NAMESPACE)
+                    with _connected_lock:
+                        _connected.pop(sid, None)
+        except Exception:  # the watcher must outlive a database hiccup
+            log.exception("checking console connections for disabled users failed")

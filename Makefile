@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-postgres lint translations clean
+.PHONY: install browser demo test test-postgres lint translations clean
 
 install: $(STAMP)
 
@@ -19,12 +19,19 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/crisisline demo
 
+## Debian's chromium and CJK fonts for the browser tests (Playwright never downloads a browser)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	  else echo "the browser tests need Debian's chromium: apt-get install chromium fonts-noto-cjk" >&2; exit 0; fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium fonts-noto-cjk; }
+
 ## Run the test suite (SQLite; PostgreSQL/Redis when CRISISLINE_TEST_* are set)
-test: install
+test: install browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## The same suite on the local PostgreSQL and Redis
-test-postgres: install
+test-postgres: install browser
 	CRISISLINE_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \
 	CRISISLINE_TEST_REDIS_URL=redis://127.0.0.1:6379/0 $(BIN)/pytest $(PYTEST_ARGS)
 

@@ -155,3 +155,5 @@ class Offer(Base):
     offered_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     outcome: Mapped[str] = mapped_column(String(20), default="pending")  # accepted|declined|expired
+
+    contact: Mapped[Contact] = relationship()

@@ -20,11 +20,15 @@ event                payload                                     rooms
 
 Payloads carry ids and states, never a student's details: a console fetches what changed
 through the access rules. The server, not the client, decides which rooms a connection
-joins (:func:`rooms_for`). With Redis configured, Flask-SocketIO relays through it, so an
-event caused in any web process or Celery worker reaches consoles on every web process.
+joins (:func:`crisisline.realtime.console.rooms_for`). With Redis configured, Flask-SocketIO
+relays through it, so an event caused in any web process or Celery worker reaches consoles
+on every web process. Without Redis (the embedded default) the event log is the transport:
+each web process sends on the events other processes logged (``console.relay_logged``).
 """
 from __future__ import annotations
 
+import threading
+from collections import deque
 from typing import Any
 
 from crisisline.database import db, on_commit
@@ -69,7 +73,34 @@ def emit_after_commit(event: str, payload: dict[str, Any], *, room: str) -> None
     db.add(logged)
     db.flush()
     message = {**payload, "event_id": logged.id}
-    on_commit(lambda: socketio.emit(event, message, to=room, namespace=NAMESPACE))
+
+    def send():
+        sent_here.add(logged.id)
+        socketio.emit(event, message, to=room, namespace=NAMESPACE)
+    on_commit(send)
+
+
+class _Recent:
+    """The last few thousand ids, to remember what this process has already sent."""
+
+    def __init__(self, size: int = 5000):
+        self._ids: deque[int] = deque(maxlen=size)
+        self._set: set[int] = set()
+        self._lock = threading.Lock()
+
+    def add(self, event_id: int) -> None:
+        with self._lock:
+            if len(self._ids) == self._ids.maxlen:
+                self._set.discard(self._ids[0])
+            self._ids.append(event_id)
+            self._set.add(event_id)
+
+    def __contains__(self, event_id: int) -> bool:
+        with self._lock:
+            return event_id in self._set
+
+
+sent_here = _Recent()
 
 
 def last_event_id() -> int:

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
 from flask import current_app, request
 from flask_login import current_user
 from flask_socketio import emit, join_room
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from crisisline.access.rules import VIEW, can, team_ids
 from crisisline.accounts.models import OrgKind, Role, User
 from crisisline.accounts.services import user_for_token
 from crisisline.database import db, utcnow
 from crisisline.extensions import socketio
-from crisisline.realtime import (NAMESPACE, case_room, hospital_room, queue_room,
+from crisisline.realtime import (NAMESPACE, case_room, hospital_room, queue_room, sent_here,
                                  supervisors_room, team_room, user_room)
 from crisisline.realtime.models import ConsoleEvent
 
@@ -34,6 +36,7 @@ CATCH_UP_WINDOW = timedelta(hours=12)
 # ignore ids they have seen)
 REORDER_GRACE = timedelta(seconds=30)
 DISABLED_CHECK_SECONDS = 2
+RELAY_SECONDS = 0.5
 
 _connected: dict[str, int] = {}  # this process's console connections: sid -> user id
 _connected_lock = threading.Lock()
@@ -89,8 +92,8 @@ def _connect(_auth=None):
         join_room(room)
     with _connected_lock:
         _connected[request.sid] = user.id
+    db.rollback()  # before the watcher's first read: on SQLite it waits for our lock
     _start_watcher(current_app._get_current_object())
-    db.rollback()
     return True
 
 
@@ -135,29 +138,60 @@ def _watched_cases() -> list[str]:
 
 
 def _start_watcher(app) -> None:
-    """Once per process: a disabled user's consoles here are disconnected within seconds."""
+    """Once per web process, from its first console: the housekeeping loop."""
     with _connected_lock:
         if _watcher:
             return
-        _watcher.append(socketio.start_background_task(_drop_disabled_users, app))
+        _watcher.append(socketio.start_background_task(
+            _housekeeping, app.extensions["crisisline.engine"], app.config["REDIS_URL"] is None))
 
 
-def _drop_disabled_users(app) -> None:
+def _housekeeping(engine, relay: bool) -> None:
+    """Disconnect disabled users' consoles within seconds; and, without Redis, send on the
+    events other processes (Celery workers, other web processes) logged. It reads committed
+    data through a session of its own, never a request's."""
+    with Session(engine) as session:
+        relayed_up_to = session.scalar(select(func.max(ConsoleEvent.id))) or 0
+    last_check = 0.0
     while True:
-        socketio.sleep(DISABLED_CHECK_SECONDS)
+        socketio.sleep(RELAY_SECONDS)
         try:
+            with Session(engine) as session:
+                if relay:
+                    relayed_up_to = relay_logged(session, relayed_up_to)
+                if time.monotonic() - last_check >= DISABLED_CHECK_SECONDS:
+                    last_check = time.monotonic()
+                    _drop_disabled_users(session)
+        except Exception:  # the loop must outlive a database hiccup
+            log.exception("console housekeeping failed")
+
+
+def relay_logged(session: Session, after_id: int) -> int:
+    """Send the logged events this process has not sent itself; returns the newest id seen.
+
+    A transaction can commit a smaller id after a larger one was seen, so the last
+    ``REORDER_GRACE`` is looked at again; what was already sent is remembered."""
+    since = utcnow() - REORDER_GRACE
+    events = session.scalars(select(ConsoleEvent).where(
+        or_(ConsoleEvent.id > after_id, ConsoleEvent.created_at >= since))
+        .order_by(ConsoleEvent.id).limit(2000)).all()
+    for event in events:
+        if event.id not in sent_here:
+            sent_here.add(event.id)
+            socketio.emit(event.name, {**event.payload, "event_id": event.id},
+                          to=event.room, namespace=NAMESPACE)
+    return max([after_id, *(event.id for event in events)])
+
+
+def _drop_disabled_users(session: Session) -> None:
+    with _connected_lock:
+        connected = dict(_connected)
+    if not connected:
+        return
+    disabled = set(session.scalars(select(User.id).where(
+        User.id.in_(set(connected.values())), User.disabled_at.is_not(None))))
+    for sid, user_id in connected.items():
+        if user_id in disabled:
+            socketio.server.disconnect(sid, namespace=NAMESPACE)
             with _connected_lock:
-                connected = dict(_connected)
-            if not connected:
-                continue
-            with app.app_context():
-                disabled = set(db.scalars(select(User.id).where(
-                    User.id.in_(set(connected.values())), User.disabled_at.is_not(None))))
-                db.rollback()
-            for sid, user_id in connected.items():
-                if user_id in disabled:
-                    socketio.server.disconnect(sid, namespace=NAMESPACE)
-                    with _connected_lock:
-                        _connected.pop(sid, None)
-        except Exception:  # the watcher must outlive a database hiccup
-            log.exception("checking console connections for disabled users failed")
+                _connected.pop(sid, None)

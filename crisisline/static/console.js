@@ -13,7 +13,7 @@
   // the page was rendered as of this event; anything later is caught up on (re)connect
   var lastId = Number(document.body.getAttribute("data-last-event-id") || 0);
   var pending = new Set();
-  var socket = io("/console", { transports: ["websocket", "polling"] });
+  var socket = io("/console");  // long-polling first, upgraded to WebSocket when it can
 
   function concerns(part, payload) {
     var contact = part.getAttribute("data-contact-id");

@@ -20,6 +20,7 @@ from casework.picture import workflow_svg
 from casework.workflow import HANDLERS
 from crisisline.access.rules import visible
 from crisisline.access.services import open_record, pending_reviews
+from crisisline.audit.services import verify_since_last_check
 from crisisline.accounts.models import Organisation, OrgKind, Role
 from crisisline.accounts.security import require_role
 from crisisline.database import db
@@ -52,7 +53,7 @@ def supervisor_home():
     return render_template("casework/supervisor_home.html", cases=_latest(Case),
                            reviews=pending_reviews(current_user),
                            alerts=services.my_alerts(current_user),
-                           board=wallboard(current_user))
+                           board=wallboard(current_user), chain=verify_since_last_check()[1])
 
 
 @blueprint.route("/alerts/<int:alert_id>/acknowledge", methods=["POST"])

@@ -21,6 +21,8 @@ def periodic_tasks(app: Flask) -> dict:
                                   "schedule": timedelta(seconds=2)},
         "verify-audit-chain": {"task": "crisisline.audit.tasks.verify_audit_chain",
                                "schedule": timedelta(hours=1)},
+        "prune-console-events": {"task": "crisisline.realtime.tasks.prune_console_events",
+                                 "schedule": timedelta(hours=1)},
     }
 
 
@@ -46,7 +48,8 @@ def create_celery(app: Flask) -> Celery:
         beat_schedule=periodic_tasks(app),
         beat_schedule_filename=str(settings.instance_path / "celerybeat-schedule"),
         timezone="UTC",
-        imports=("crisisline.audit.tasks", "casework.tasks", "hotline.tasks"),
+        imports=("crisisline.audit.tasks", "crisisline.realtime.tasks", "casework.tasks",
+                 "hotline.tasks"),
     )
     celery.set_default()
     app.extensions["celery"] = celery

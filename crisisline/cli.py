@@ -151,8 +151,10 @@ def audit():
 @with_app
 def audit_verify(app: Flask):
     """Exit 0 when the audit chain is intact; otherwise name the first bad entry."""
-    from crisisline.audit.services import verify_chain
+    from crisisline.audit.services import record_check, verify_chain
     report = verify_chain()
+    record_check(report)
+    db.commit()
     if report.ok:
         click.echo(f"audit chain intact: {report.entries} entries")
         return

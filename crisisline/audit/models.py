@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, BigInteger, String
+from sqlalchemy import JSON, BigInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crisisline.database import Base
+from crisisline.database import Base, utcnow
 
 GENESIS_HASH = "0" * 64
 
@@ -63,3 +63,20 @@ class AuditChainHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     last_seq: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheck(Base):
+    """The result of one full walk of the chain (hourly, and `crisisline audit verify`).
+
+    An intact check is a checkpoint: later pages verify only the entries after it, so the
+    audit viewer's cost grows with what is new, not with the whole trail."""
+
+    __tablename__ = "audit_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ok: Mapped[bool]
+    entries: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str | None] = mapped_column(String(64))  # of entry ``entries`` if ok
+    first_bad_seq: Mapped[int | None] = mapped_column(BigInteger)
+    problem: Mapped[str | None] = mapped_column(Text)

@@ -22,7 +22,7 @@ from flask import g, has_request_context, request
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
-from crisisline.audit.models import GENESIS_HASH, AuditChainHead, AuditEntry
+from crisisline.audit.models import GENESIS_HASH, AuditChainHead, AuditCheck, AuditEntry
 from crisisline.database import db, transaction_info, utcnow
 
 SUCCESS, DENIED, FAILURE = "success", "denied", "failure"
@@ -111,17 +111,46 @@ class ChainReport:
 
 def verify_chain(session: Session | None = None, batch: int = 5000) -> ChainReport:
     """Walk the whole chain; report the first entry that was edited, removed or moved."""
+    return _verify(session or db(), GENESIS_HASH, 0, batch)
+
+
+def verify_since_last_check(session: Session | None = None) -> tuple[AuditCheck | None,
+                                                                      ChainReport]:
+    """The last full check, and the chain verified from it (only the newer entries).
+
+    Without an intact check to start from, the whole chain is walked."""
     session = session or db()
-    rows = session.execute(select(AuditEntry).order_by(AuditEntry.seq)
-                           .execution_options(yield_per=batch)).scalars()
+    last = session.scalar(select(AuditCheck).order_by(AuditCheck.id.desc()).limit(1))
+    if last is None or not last.ok:
+        return last, _verify(session, GENESIS_HASH, 0)
+    return last, _verify(session, last.last_hash, last.entries)
+
+
+def record_check(report: ChainReport, session: Session | None = None) -> AuditCheck:
+    """Keep a full check's result (the caller commits); an intact one is a checkpoint."""
+    session = session or db()
+    last_hash = session.scalar(select(AuditEntry.hash).where(
+        AuditEntry.seq == report.entries)) if report.ok and report.entries else GENESIS_HASH
+    check = AuditCheck(ok=report.ok, entries=report.entries, first_bad_seq=report.first_bad_seq,
+                       problem=report.problem, last_hash=last_hash if report.ok else None)
+    session.add(check)
+    return check
+
+
+def _verify(session: Session, prev_hash: str, after_seq: int, batch: int = 5000
+            ) -> ChainReport:
+    rows = session.execute(select(AuditEntry).where(AuditEntry.seq > after_seq)
+                           .order_by(AuditEntry.seq).execution_options(yield_per=batch)
+                           ).scalars()
     try:
-        return _walk(session, rows)
+        return _walk(session, rows, prev_hash, after_seq)
     finally:
         rows.close()  # a server-side cursor on PostgreSQL: stopping early must close it
 
 
-def _walk(session: Session, rows: Iterable[AuditEntry]) -> ChainReport:
-    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+def _walk(session: Session, rows: Iterable[AuditEntry], prev_hash: str, count: int
+          ) -> ChainReport:
+    expected_seq = count + 1
     for entry in rows:
         if entry.seq != expected_seq:
             missing = expected_seq if entry.seq > expected_seq else entry.seq

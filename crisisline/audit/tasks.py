@@ -2,7 +2,8 @@ import logging
 
 from celery import shared_task
 
-from crisisline.audit.services import verify_chain
+from crisisline.audit.services import record_check, verify_chain
+from crisisline.database import db
 
 log = logging.getLogger(__name__)
 
@@ -11,6 +12,8 @@ log = logging.getLogger(__name__)
 def verify_audit_chain() -> dict:
     """Hourly check of the whole chain, so tampering is noticed without anyone asking."""
     report = verify_chain()
+    record_check(report)
+    db.commit()
     if report.ok:
         log.info("audit chain intact: %d entries", report.entries)
     else:

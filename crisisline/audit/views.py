@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from crisisline.accounts.models import Membership, Role
 from crisisline.accounts.security import require_role
-from crisisline.audit.services import recent, verify_chain
+from crisisline.audit.services import recent, verify_since_last_check
 from crisisline.database import db
 
 blueprint = Blueprint("audit", __name__, url_prefix="/audit")
@@ -20,5 +20,6 @@ def audit_page():
         Membership.organisation_id.in_(current_user.centre_ids))
     entries = recent(limit=200, actions=[action] if action else None,
                      actor_ids=db.scalars(colleagues).all())
-    return render_template("audit/index.html", entries=entries, chain=verify_chain(),
-                           action=action)
+    last_check, chain = verify_since_last_check()
+    return render_template("audit/index.html", entries=entries, chain=chain,
+                           last_check=last_check, action=action)

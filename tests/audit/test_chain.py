@@ -9,7 +9,7 @@ from sqlalchemy import func, select, text
 from crisisline import audit
 from crisisline.accounts import services
 from crisisline.audit.models import AuditEntry
-from crisisline.audit.services import verify_chain
+from crisisline.audit.services import record_check, verify_chain, verify_since_last_check
 from tests.conftest import app_context, login
 from tests.world import PASSWORD, build_world
 
@@ -78,6 +78,41 @@ def test_an_emptied_chain_is_detected(ctx, entries):
     sql(ctx, "DELETE FROM audit_entries")
     with ctx():
         assert not verify_chain().ok
+
+
+def test_the_viewer_checks_only_entries_after_the_last_intact_full_check(ctx, entries):
+    with ctx() as db:
+        checkpoint = record_check(verify_chain())
+        db.commit()
+        audit.record("test.after_check", object_type="thing", object_id=1)
+        db.commit()
+        newest = db.scalar(select(func.max(AuditEntry.seq)))
+        last, report = verify_since_last_check()
+    assert last.id == checkpoint.id and last.ok and last.entries == newest - 1
+    assert report.ok and report.entries == newest
+
+
+def test_an_entry_altered_after_the_checkpoint_is_still_caught_by_the_viewer(ctx, entries):
+    with ctx() as db:
+        record_check(verify_chain())
+        db.commit()
+        audit.record("test.after_check", object_type="thing", object_id=1)
+        db.commit()
+        newest = db.scalar(select(func.max(AuditEntry.seq)))
+    sql(ctx, "UPDATE audit_entries SET action = 'x' WHERE seq = :seq", seq=newest)
+    with ctx():
+        _, report = verify_since_last_check()
+    assert not report.ok and report.first_bad_seq == newest
+
+
+def test_an_entry_altered_before_the_checkpoint_is_caught_by_the_next_full_check(ctx, entries):
+    with ctx() as db:
+        record_check(verify_chain())
+        db.commit()
+    sql(ctx, "UPDATE audit_entries SET action = 'x' WHERE seq = :seq", seq=entries[0])
+    with ctx():
+        full = verify_chain()
+    assert not full.ok and full.first_bad_seq == entries[0]
 
 
 def test_entries_cannot_be_changed_through_the_application(ctx, entries):

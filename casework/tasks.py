@@ -9,13 +9,12 @@ from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
-from twilio.base.exceptions import TwilioException
 
 from casework import deadlines
 from casework.models import Alert
 from crisisline.database import db, utcnow
 from crisisline.i18n import DEADLINE_LABELS
-from crisisline.twilio_rest import rest_client
+from crisisline.twilio_rest import text_once
 
 log = logging.getLogger(__name__)
 UNSENT_AFTER = timedelta(minutes=1)  # an alert not texted by then lost its send
@@ -40,32 +39,15 @@ def fire_due_deadlines() -> int:
 
 @shared_task
 def text_alert(alert_id: int) -> str:
-    """Text one alert to its recipient, at most once.
-
-    ``sending`` is committed before Twilio is called, so a worker that dies mid-call leaves
-    the alert marked, and no retry or second delivery can text it again.
-    """
+    """Text one alert to its recipient, at most once (see ``text_once``)."""
     alert = db.scalars(select(Alert).where(Alert.id == alert_id).with_for_update()).first()
     if alert is None or alert.sms_status is not None:
         return "skipped"
-    client, sender = rest_client(), current_app.config["TWILIO_FROM_NUMBER"]
-    if client is None or not sender or not alert.recipient.phone:
-        alert.sms_status = "not_sent"
-        db.commit()
-        return alert.sms_status
-    alert.sms_status = "sending"
-    db.commit()
-    try:
-        message = client.messages.create(to=alert.recipient.phone, from_=sender,
-                                         body=alert_text(alert))
-    except TwilioException:
-        log.exception("texting alert %s failed", alert_id)
-        alert.sms_status = "failed"
-        db.commit()
-        return alert.sms_status
-    alert.sms_status, alert.sms_sid = "sent", message.sid
-    db.commit()
-    return alert.sms_status
+
+    def mark(status: str, sid: str | None) -> None:
+        alert.sms_status, alert.sms_sid = status, sid
+    return text_once(alert.recipient.phone, current_app.config["TWILIO_FROM_NUMBER"],
+                     alert_text(alert), mark, f"alert {alert_id}")
 
 
 def alert_text(alert: Alert) -> str:

@@ -13,10 +13,17 @@ import threading
 import uuid
 from pathlib import Path
 
+from typing import Callable
+
 from flask import current_app
+from twilio.base.exceptions import TwilioException
 from twilio.http import HttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
+
+from crisisline.database import db
+
+log = logging.getLogger(__name__)
 
 
 class RecordingHttpClient(HttpClient):
@@ -51,6 +58,34 @@ def rest_client() -> Client | None:
         http_client = RecordingHttpClient(Path(current_app.instance_path) / "twilio-outbox.jsonl")
     return Client(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"],
                   http_client=http_client)
+
+
+def text_once(to: str | None, sender: str | None, body: str, mark: Callable[..., None],
+              what: str) -> str:
+    """Send one SMS at most once, for a record the caller has locked and checked unsent.
+
+    ``mark(status, sid=None)`` records the outcome on that record: ``sending`` is committed
+    before Twilio is called, so a worker that dies mid-call leaves it marked and no retry
+    or second delivery can send it again; then ``sent`` (with Twilio's sid), ``failed``, or
+    ``not_sent`` when Twilio, the sender or the recipient's number is missing."""
+    client = rest_client()
+    if client is None or not sender or not to:
+        log.error("%s not texted: Twilio, the sender or the recipient's number is missing",
+                  what)
+        return _marked(mark, "not_sent")
+    _marked(mark, "sending")
+    try:
+        message = client.messages.create(to=to, from_=sender, body=body)
+    except TwilioException:
+        log.exception("texting %s failed", what)
+        return _marked(mark, "failed")
+    return _marked(mark, "sent", message.sid)
+
+
+def _marked(mark: Callable[..., None], status: str, sid: str | None = None) -> str:
+    mark(status, sid)
+    db.commit()
+    return status
 
 
 def recorded_requests() -> list[dict]:

@@ -14,7 +14,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from crisisline.accounts.models import Organisation, OrgKind, User
 from crisisline.database import db, utcnow
 from crisisline.realtime import emit_after_commit, user_room
-from crisisline.twilio_rest import rest_client
+from crisisline.twilio_rest import rest_client, text_once
 from hotline import escalation, routing
 from hotline.models import Contact, ContactMessage
 
@@ -68,39 +68,21 @@ def route_centre(centre_id: int) -> int:
 
 @shared_task
 def send_text_reply(message_id: int) -> str:
-    """Text a console reply to the student, at most once.
-
-    ``sending`` is committed before Twilio is called, so a worker that dies mid-call leaves
-    the message marked and no retry or second delivery of this task can text it again.
-    """
+    """Text a console reply to the student, at most once (see ``text_once``)."""
     message = db.scalars(select(ContactMessage).where(ContactMessage.id == message_id)
                          .with_for_update()).first()
     if message is None or message.delivery != "pending":
         return "skipped"
     contact = message.contact
-    sender = _hotline_number(contact)
-    client = rest_client()
-    if client is None or not sender or not contact.caller_number:
-        log.error("reply %s not sent: Twilio or the hotline's number is not configured",
-                  message_id)
-        message.delivery = "not_sent"
-        db.commit()
-        return message.delivery
-    message.delivery = "sending"
-    db.commit()
-    try:
-        sent = client.messages.create(to=contact.caller_number, from_=sender, body=message.body)
-    except TwilioException:
-        log.exception("texting reply %s failed", message_id)
-        message.delivery = "failed"
-        db.commit()
-        return message.delivery
-    message.delivery, message.twilio_sid = "sent", sent.sid
-    if contact.handled_by_id is not None:  # the console shows it as sent
-        emit_after_commit("contact.updated", {"contact_id": contact.id, "message_id": message.id},
-                          room=user_room(contact.handled_by_id))
-    db.commit()
-    return message.delivery
+
+    def mark(status: str, sid: str | None) -> None:
+        message.delivery, message.twilio_sid = status, sid
+        if status == "sent" and contact.handled_by_id is not None:  # the console shows it
+            emit_after_commit("contact.updated",
+                              {"contact_id": contact.id, "message_id": message.id},
+                              room=user_room(contact.handled_by_id))
+    return text_once(contact.caller_number, _hotline_number(contact), message.body, mark,
+                     f"reply {message_id}")
 
 
 @shared_task

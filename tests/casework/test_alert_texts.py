@@ -81,7 +81,7 @@ def test_a_repeated_task_does_not_text_again(app, ctx, twilio, overdue_case):
 
 def test_an_alert_caught_mid_send_by_a_crash_is_never_sent_again(app, ctx, twilio,
                                                                  overdue_case, monkeypatch):
-    monkeypatch.setattr("casework.tasks.rest_client", lambda: None)  # held back for now
+    monkeypatch.setattr("crisisline.twilio_rest.rest_client", lambda: None)  # held back
     alerts = miss_deadlines(ctx, overdue_case)
     with ctx() as db:
         crashed = db.get(Alert, alerts[0].id)

@@ -65,7 +65,7 @@ def _connect(_auth=None):
 
 
 @socketio.on("message", namespace=NAMESPACE)
-def _message(data):
+def _message(data=None):
     """A student's message; the answer (the acknowledgement) says whether it was kept."""
     contact_id = session.get("chat_contact_id")
     body = data.get("body", "") if isinstance(data, dict) else ""

@@ -104,11 +104,11 @@ def _disconnect(*_reason):
 
 
 @socketio.on("catch_up", namespace=NAMESPACE)
-def _catch_up(data):
+def _catch_up(data=None):
     """Resend what this console missed since ``last_event_id``; answers how many."""
     user = _user()
     last = data.get("last_event_id") if isinstance(data, dict) else None
-    if user is None or not isinstance(last, int) or last < 0:
+    if user is None or not _whole_number(last) or last < 0:
         db.rollback()
         return {"ok": False, "resent": 0}
     events = missed_events(rooms_for(user) + _watched_cases(), last)
@@ -119,17 +119,21 @@ def _catch_up(data):
 
 
 @socketio.on("watch_case", namespace=NAMESPACE)
-def _watch_case(data):
+def _watch_case(data=None):
     """Follow one case's changes (its page is open), if the user may see it."""
     from casework.models import Case
     user = _user()
     case_id = data.get("case_id") if isinstance(data, dict) else None
-    case = db.get(Case, case_id) if isinstance(case_id, int) else None
+    case = db.get(Case, case_id) if _whole_number(case_id) else None
     allowed = user is not None and case is not None and can(user, VIEW, case)
     db.rollback()
     if allowed:
         join_room(case_room(case_id))
     return {"ok": allowed}
+
+
+def _whole_number(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not an id
 
 
 def _watched_cases() -> list[str]:
@@ -150,14 +154,15 @@ def _housekeeping(engine, relay: bool) -> None:
     """Disconnect disabled users' consoles within seconds; and, without Redis, send on the
     events other processes (Celery workers, other web processes) logged. It reads committed
     data through a session of its own, never a request's."""
-    with Session(engine) as session:
-        relayed_up_to = session.scalar(select(func.max(ConsoleEvent.id))) or 0
+    relayed_up_to: int | None = None  # events logged before this process listened are old
     last_check = 0.0
     while True:
         socketio.sleep(RELAY_SECONDS)
         try:
             with Session(engine) as session:
-                if relay:
+                if relay and relayed_up_to is None:
+                    relayed_up_to = session.scalar(select(func.max(ConsoleEvent.id))) or 0
+                elif relay:
                     relayed_up_to = relay_logged(session, relayed_up_to)
                 if time.monotonic() - last_check >= DISABLED_CHECK_SECONDS:
                     last_check = time.monotonic()

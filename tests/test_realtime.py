@@ -49,13 +49,15 @@ DEMO_PASSWORD = "demo-password-1"
 def _socketio_serves_the_app_under_test(app):
     """``socketio`` is one global extension: another ``create_app`` in this process (such
     as tests/test_migrations.py's) re-binds it to a new server, after which the live
-    server's consoles are answered by a server that knows none of them. Point it back at
-    the server the app under test serves, for this module, and restore it afterwards."""
+    server's consoles are answered by a server that knows none of them (and, with Redis,
+    the shared message queue hands what it receives to that new server). Point both back
+    at the server the app under test serves, for this module; restore them afterwards."""
     from crisisline.extensions import socketio
     served, current = app.wsgi_app.engineio_app, socketio.server
-    socketio.server = served
+    queue, queue_server = served.manager, served.manager.server
+    socketio.server, queue.server = served, served
     yield
-    socketio.server = current
+    socketio.server, queue.server = current, queue_server
 
 
 # -- consoles -----------------------------------------------------------------------------

@@ -19,6 +19,8 @@ def periodic_tasks(app: Flask) -> dict:
                                "schedule": timedelta(seconds=poll)},
         "keep-the-queue-moving": {"task": "hotline.tasks.keep_the_queue_moving",
                                   "schedule": timedelta(seconds=2)},
+        "chain-audit-queue": {"task": "crisisline.audit.tasks.chain_audit_queue",
+                              "schedule": timedelta(seconds=5)},
         "verify-audit-chain": {"task": "crisisline.audit.tasks.verify_audit_chain",
                                "schedule": timedelta(hours=1)},
         "prune-console-events": {"task": "crisisline.realtime.tasks.prune_console_events",

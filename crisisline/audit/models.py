@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, BigInteger, String, Text
+from sqlalchemy import JSON, BigInteger, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crisisline.database import Base, utcnow
@@ -49,6 +49,38 @@ class AuditEntry(Base):
             "changes": self.changes,
             "prev_hash": self.prev_hash,
         }
+
+
+class AuditQueued(Base):
+    """An entry committed with its change but not yet chained (PostgreSQL only).
+
+    Many PostgreSQL transactions commit at once; chaining each inside its own transaction
+    would make them take the chain head in turn. Instead an entry is queued here in the
+    causing transaction and chained right after the commit, in batches, by whichever
+    process holds the head at that moment (see ``crisisline.audit.services``).
+    """
+
+    __tablename__ = "audit_queue"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    occurred_at: Mapped[datetime]
+    actor_id: Mapped[int | None]
+    actor_name: Mapped[str] = mapped_column(String(120))
+    actor_role: Mapped[str | None] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(80))
+    object_type: Mapped[str | None] = mapped_column(String(40))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    source_address: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(20))
+    changes: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    FIELDS = ("occurred_at", "actor_id", "actor_name", "actor_role", "action", "object_type",
+              "object_id", "request_id", "source_address", "outcome", "changes")
+
+    def fields(self) -> dict:
+        return {name: getattr(self, name) for name in self.FIELDS}
 
 
 class AuditChainHead(Base):

@@ -1,12 +1,20 @@
 """Recording and verifying the audit trail.
 
 ``record()`` queues an entry on the current transaction. Just before that transaction
-commits, the queued entries are chained: the chain head row is locked (``FOR UPDATE`` on
-PostgreSQL; SQLite's single writer does the same), each entry gets the next ``seq`` and a
-SHA-256 over its fields and the previous hash, and the head moves on. So an entry exists
-exactly when the change it describes was committed, the chain stays linear however many
-requests write at once, and the head lock is always the last lock a transaction takes,
-which keeps it from deadlocking against row locks taken by the change itself.
+commits, the entries are written with it, so an entry exists exactly when the change it
+describes was committed. Chaining gives each entry the next ``seq`` and a SHA-256 over its
+fields and the previous hash, under the chain head row's lock, so the chain stays linear
+however many processes write at once. Where that happens depends on the database:
+
+- SQLite has one writer at a time anyway: the entries are chained inside the committing
+  transaction, which already holds the database's write lock.
+- PostgreSQL commits many transactions at once, and a head lock held to each commit would
+  let them through one by one (see bench/README.md). The entries are written to
+  ``audit_queue`` in the causing transaction, and chained right after the commit, in a
+  short transaction of their own that takes whatever is queued, by whichever process gets
+  the head first (``SKIP LOCKED``: the others leave their entries to it). A queued entry is
+  chained within milliseconds; one left behind by a process that died in between is chained
+  by the next commit of anyone, the periodic sweep, or ``crisisline audit verify``.
 """
 from __future__ import annotations
 
@@ -19,10 +27,11 @@ from datetime import date, datetime, timezone
 from typing import Any, Iterable
 
 from flask import g, has_request_context, request
-from sqlalchemy import event, inspect, select
+from sqlalchemy import delete, event, func, inspect, select
 from sqlalchemy.orm import Session
 
-from crisisline.audit.models import GENESIS_HASH, AuditChainHead, AuditCheck, AuditEntry
+from crisisline.audit.models import (GENESIS_HASH, AuditChainHead, AuditCheck,
+                                     AuditEntry, AuditQueued)
 from crisisline.database import db, transaction_info, utcnow
 
 SUCCESS, DENIED, FAILURE = "success", "denied", "failure"
@@ -171,25 +180,77 @@ def _walk(session: Session, rows: Iterable[AuditEntry], prev_hash: str, count: i
     return ChainReport(True, count)
 
 
-# -- chaining at commit -------------------------------------------------------------------
+# -- chaining ------------------------------------------------------------------------------
+
+CHAIN_BATCH = 500
+
 
 @event.listens_for(Session, "before_commit")
-def _chain_pending_entries(session: Session) -> None:
+def _write_pending_entries(session: Session) -> None:
     pending: list[_Pending] = session.info.pop("audit_pending", [])
     if not pending:
         return
     session.flush()  # new rows get their ids before the entries name them
-    head = session.execute(select(AuditChainHead).where(AuditChainHead.id == 1)
-                           .with_for_update().execution_options(populate_existing=True)
-                           ).scalar_one()
-    for item in pending:
-        entry = AuditEntry(
-            seq=head.last_seq + 1, occurred_at=item.occurred_at.astimezone(timezone.utc),
-            actor_id=item.actor["id"], actor_name=item.actor["name"],
-            actor_role=item.actor["role"], action=item.action, object_type=item.object_type,
-            object_id=item.object_id or _object_id(item.obj), request_id=item.request_id,
-            source_address=item.source_address, outcome=item.outcome,
-            changes=item.changes, prev_hash=head.last_hash)
+    entries = [_entry_fields(item) for item in pending]
+    if session.get_bind().dialect.name == "sqlite":
+        _append_to_chain(session, entries)
+        return
+    session.add_all(AuditQueued(**fields) for fields in entries)
+    session.flush()
+    # the last after-commit step, so texts and console events are not kept waiting by it
+    session.info.setdefault("on_commit", []).append(
+        lambda bind=session.get_bind(): chain_queued(bind))
+
+
+def chain_queued(bind=None) -> int:
+    """Chain every queued entry; returns how many this call chained.
+
+    Gives up at once when another process holds the chain head: that process looks for
+    queued entries again after its own commit, so whatever it could not yet see when it
+    began is chained by it or by whoever takes the head next."""
+    chained = 0
+    while True:
+        with Session(bind=bind or db().get_bind(),
+                     join_transaction_mode="create_savepoint") as session:
+            head = session.execute(
+                select(AuditChainHead).where(AuditChainHead.id == 1)
+                .with_for_update(skip_locked=True)).scalar_one_or_none()
+            if head is None:
+                return chained  # another process is chaining
+            queued = session.scalars(select(AuditQueued).order_by(AuditQueued.id)
+                                     .limit(CHAIN_BATCH)).all()
+            if not queued:
+                return chained
+            _append_to_chain(session, [item.fields() for item in queued], head)
+            session.execute(delete(AuditQueued).where(
+                AuditQueued.id.in_([item.id for item in queued])))
+            session.commit()
+            chained += len(queued)
+
+
+def queued_count(session: Session | None = None) -> int:
+    return (session or db()).scalar(select(func.count()).select_from(AuditQueued))
+
+
+def _entry_fields(item: _Pending) -> dict:
+    return {"occurred_at": item.occurred_at.astimezone(timezone.utc),
+            "actor_id": item.actor["id"], "actor_name": item.actor["name"],
+            "actor_role": item.actor["role"], "action": item.action,
+            "object_type": item.object_type,
+            "object_id": item.object_id or _object_id(item.obj),
+            "request_id": item.request_id, "source_address": item.source_address,
+            "outcome": item.outcome, "changes": item.changes}
+
+
+def _append_to_chain(session: Session, entries: list[dict],
+                     head: AuditChainHead | None = None) -> None:
+    """Append entries after the head (locked here unless the caller locked it)."""
+    if head is None:
+        head = session.execute(select(AuditChainHead).where(AuditChainHead.id == 1)
+                               .with_for_update().execution_options(populate_existing=True)
+                               ).scalar_one()
+    for fields in entries:
+        entry = AuditEntry(seq=head.last_seq + 1, prev_hash=head.last_hash, **fields)
         entry.hash = entry_hash(entry.chained_fields())
         head.last_seq, head.last_hash = entry.seq, entry.hash
         session.add(entry)

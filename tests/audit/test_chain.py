@@ -8,9 +8,10 @@ from sqlalchemy import func, select, text
 
 from crisisline import audit
 from crisisline.accounts import services
-from crisisline.audit.models import AuditEntry
-from crisisline.audit.services import record_check, verify_chain, verify_since_last_check
-from tests.conftest import app_context, login
+from crisisline.audit.models import AuditEntry, AuditQueued
+from crisisline.audit.services import (chain_queued, record_check, verify_chain,
+                                       verify_since_last_check)
+from tests.conftest import app_context, login, needs_postgres
 from tests.world import PASSWORD, build_world
 
 
@@ -206,3 +207,43 @@ def test_the_chain_stays_linear_when_many_transactions_append_at_once(app):
         written = db.scalar(select(func.count()).where(AuditEntry.action == "test.concurrent"))
     assert report.ok, report.problem
     assert written == threads * per_thread
+
+
+@needs_postgres
+def test_on_postgresql_an_entry_is_queued_with_its_change_and_chained_after_the_commit(
+        ctx, monkeypatch):
+    chained_when = []
+    monkeypatch.setattr("crisisline.audit.services.chain_queued",
+                        lambda bind: chained_when.append(bind))  # the after-commit step
+    with ctx() as db:
+        audit.record("test.queued", object_type="thing", object_id=7)
+        db.commit()
+        queued = db.scalars(select(AuditQueued).where(AuditQueued.action == "test.queued")).all()
+        assert [(q.object_type, q.object_id) for q in queued] == [("thing", "7")]
+        assert chained_when, "no chaining was asked for after the commit"
+        assert not db.scalars(select(AuditEntry).where(AuditEntry.action == "test.queued")).all()
+    monkeypatch.undo()
+    with ctx() as db:
+        chained = chain_queued()
+        entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "test.queued")).one()
+        assert chained >= 1 and entry.object_id == "7"
+        assert db.scalar(select(func.count()).select_from(AuditQueued)) == 0
+        assert verify_chain().ok
+
+
+@needs_postgres
+def test_on_postgresql_entries_left_queued_by_a_dead_process_are_chained_by_the_next_commit(
+        ctx, monkeypatch):
+    monkeypatch.setattr("crisisline.audit.services.chain_queued", lambda bind: None)
+    with ctx() as db:
+        for n in range(3):  # three commits whose process died before chaining them
+            audit.record("test.orphaned", object_type="thing", object_id=n)
+            db.commit()
+    monkeypatch.undo()
+    with ctx() as db:
+        audit.record("test.next_commit", object_type="thing", object_id=99)
+        db.commit()  # anyone's next commit chains whatever is queued, oldest first
+        actions = db.scalars(select(AuditEntry.action).where(AuditEntry.action.in_(
+            ["test.orphaned", "test.next_commit"])).order_by(AuditEntry.seq)).all()
+        assert actions == ["test.orphaned"] * 3 + ["test.next_commit"]
+        assert verify_chain().ok

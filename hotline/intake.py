@@ -48,15 +48,21 @@ def receive_call(call_sid: str, caller: str | None, dialled: str | None) -> Cont
     contact = Contact(centre_id=centre_for(dialled).id, channel=Channel.VOICE,
                       twilio_sid=call_sid, caller_number=caller, status=ContactStatus.IVR,
                       priority=_repeat_caller_priority(caller))
-    db.add(contact)
-    db.flush()
+    try:
+        with db.begin_nested():  # the same call taken in at once elsewhere (a retry)
+            db.add(contact)
+    except IntegrityError:  # ... wins on the unique CallSid: this request is its replay
+        contact = db.scalar(select(Contact).where(Contact.twilio_sid == call_sid))
+        if contact is None:
+            raise
+        return contact
     audit.record("contact.call_received", contact, actor="twilio")
     return contact
 
 
 def choose_from_menu(call_sid: str, digits: str | None) -> Contact:
     """1: in danger now (imminent first); 2: English; anything else: the queue as it is."""
-    contact = call(call_sid)
+    contact = call(call_sid, lock=True)  # a retry answered at once elsewhere waits here
     if contact.status != ContactStatus.IVR:
         return contact  # a retried menu request
     if digits == "1":
@@ -73,7 +79,7 @@ def call_status(call_sid: str, status: str) -> Contact | None:
     """Twilio's status callback: a caller who hangs up unanswered lands on the callback list."""
     if not _first_receipt(call_sid, status):
         return None
-    contact = db.scalar(select(Contact).where(Contact.twilio_sid == call_sid))
+    contact = db.scalar(_the_call(call_sid, lock=True))  # not while its menu is answered
     if contact is None or status not in UNANSWERED_ENDINGS:
         return contact
     if contact.status in (ContactStatus.IVR, *WAITING):
@@ -187,11 +193,18 @@ def position(contact: Contact) -> int:
     return ahead + 1
 
 
-def call(call_sid: str) -> Contact:
-    contact = db.scalar(select(Contact).where(Contact.twilio_sid == call_sid))
+def call(call_sid: str, *, lock: bool = False) -> Contact:
+    """The call's contact; ``lock``: to change it, so that webhooks of the same call (a
+    retry handled by another process) change it one after the other."""
+    contact = db.scalar(_the_call(call_sid, lock=lock))
     if contact is None:
         raise NotFound(f"no call {call_sid}")
     return contact
+
+
+def _the_call(call_sid: str, *, lock: bool = False):
+    query = select(Contact).where(Contact.twilio_sid == call_sid)
+    return query.with_for_update().execution_options(populate_existing=True) if lock else query
 
 
 def _enqueue(contact: Contact) -> None:

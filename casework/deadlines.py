@@ -1,8 +1,10 @@
 """Durable deadlines: rows in the database, settled by the workflow, fired by a poller.
 
-No deadline lives in a Celery countdown: the scheduler polls due rows every few seconds
-(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several pollers never fire one twice), and a
-worker that dies mid-way leaves its rows pending for the next poll.
+No deadline lives in a Celery countdown: every worker asks for a poll of the due rows every
+second (``crisisline.celery_app.DeadlinePoller``), so the polls go on while any worker
+lives; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL lets several pollers fire batches side by
+side and never one deadline twice, and a worker that dies mid-way leaves its rows pending
+for the next poll.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from casework.models import Alert, Case, Deadline, DeadlineStatus
 from casework.policy import policy
@@ -71,45 +74,59 @@ def overdue(case: Case, now: datetime | None = None) -> list[Deadline]:
         Deadline.status.in_((DeadlineStatus.PENDING, DeadlineStatus.FIRED)))))
 
 
-def fire_due(now: datetime | None = None, limit: int = 200) -> int:
-    """Fire every pending deadline that is due; the caller commits. Returns how many."""
+FIRE_BATCH = 200
+
+
+def fire_due(now: datetime | None = None, limit: int = FIRE_BATCH) -> int:
+    """Fire up to ``limit`` pending deadlines that are due; the caller commits. Returns how
+    many."""
     now = now or utcnow()
     due = db.scalars(select(Deadline).where(Deadline.status == DeadlineStatus.PENDING,
                                             Deadline.due_at <= now)
                      .order_by(Deadline.due_at).limit(limit)
-                     .with_for_update(skip_locked=True)).all()
+                     .with_for_update(skip_locked=True, of=Deadline)
+                     .options(selectinload(Deadline.case))).all()
+    supervisors: dict[int, list[User]] = {}  # by centre
+    alerts: list[Alert] = []
     for deadline in due:
-        _fire(deadline, now)
+        centre_id = deadline.case.centre_id
+        if centre_id not in supervisors:
+            supervisors[centre_id] = _centre_supervisors(centre_id)
+        alerts += _fire(deadline, _alert_recipients(deadline.case, supervisors[centre_id]),
+                        now)
+    db.flush()
+    for alert in alerts:
+        emit_after_commit("alert.raised", {"kind": alert.kind, "case_id": alert.case_id},
+                          room=user_room(alert.recipient_id))
+    if alerts and current_app.config["TWILIO_ACCOUNT_SID"]:
+        from casework.tasks import text_alerts
+        on_commit(lambda ids=[alert.id for alert in alerts]: text_alerts.delay(ids))
     return len(due)
 
 
-def _fire(deadline: Deadline, now: datetime) -> None:
+def _fire(deadline: Deadline, recipients: list[User], now: datetime) -> list[Alert]:
     deadline.status, deadline.settled_at = DeadlineStatus.FIRED, now
     case = deadline.case
     audit.record("deadline.missed", deadline, changes={
         "kind": {"new": deadline.kind}, "case_id": {"new": case.id},
         "due_at": {"new": deadline.due_at.isoformat()}})
     alerts = [Alert(recipient_id=recipient.id, case_id=case.id, deadline_id=deadline.id,
-                    kind=f"missed_{deadline.kind}") for recipient in _alert_recipients(case)]
+                    kind=f"missed_{deadline.kind}") for recipient in recipients]
     db.add_all(alerts)
-    db.flush()
-    for alert in alerts:
-        emit_after_commit("alert.raised", {"kind": alert.kind, "case_id": case.id},
-                          room=user_room(alert.recipient_id))
-    if current_app.config["TWILIO_ACCOUNT_SID"]:
-        from casework.tasks import text_alert
-        for alert in alerts:
-            on_commit(lambda alert_id=alert.id: text_alert.delay(alert_id))
     if deadline.kind == "daily_report" and case.daily_reports and case.state == "follow_up":
         schedule(case, "daily_report", due_at=deadline.due_at + timedelta(
             hours=policy().daily_report_hours))
+    return alerts
 
 
-def _alert_recipients(case: Case) -> list[User]:
+def _centre_supervisors(centre_id: int) -> list[User]:
+    return list(db.scalars(select(User).join(Membership).where(
+        Membership.organisation_id == centre_id, User.role == Role.SUPERVISOR,
+        User.disabled_at.is_(None))))
+
+
+def _alert_recipients(case: Case, supervisors: list[User]) -> list[User]:
     """The case owner and the supervisors of the case's centre."""
-    supervisors = db.scalars(select(User).join(Membership).where(
-        Membership.organisation_id == case.centre_id, User.role == Role.SUPERVISOR,
-        User.disabled_at.is_(None))).all()
     owner = db.get(User, case.owner_id) if case.owner_id else None
     recipients = {user.id: user for user in supervisors}
     if owner is not None and owner.is_active:

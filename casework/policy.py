@@ -27,7 +27,7 @@ class Policy:
     daily_report_hours: int = 24  # 日报告/零报告 for high-risk students in follow-up
     leave_reminder_days: int = 3  # before a leave's expected end
     min_follow_ups_to_close: int = 2
-    deadline_poll_seconds: int = 10
+    deadline_poll_seconds: int = 1  # every worker polls this often
     # the hotline queue
     offer_seconds: int = 20  # an unanswered offer goes to the next person
     counselor_escalation_seconds: int = 30  # then on-duty counselors are offered it too

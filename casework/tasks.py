@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from celery import shared_task
@@ -14,40 +15,56 @@ from casework import deadlines
 from casework.models import Alert
 from crisisline.database import db, utcnow
 from crisisline.i18n import DEADLINE_LABELS
-from crisisline.twilio_rest import text_once
+from crisisline.twilio_rest import Text, text_each_once
 
 log = logging.getLogger(__name__)
 UNSENT_AFTER = timedelta(minutes=1)  # an alert not texted by then lost its send
 
 
+DRAIN_SECONDS = 30  # one poll fires batch after batch for at most this long
+
+
 @shared_task
 def fire_due_deadlines() -> int:
-    """Fire the deadlines that are due; a deadline fired here is never fired again. Alerts
-    whose text was never sent (a lost send) are sent now."""
-    fired = deadlines.fire_due()
-    db.commit()
+    """Fire the deadlines that are due, a batch at a time until none is left; a deadline
+    fired here is never fired again. Alerts whose text was never sent (a lost send) are
+    sent now."""
+    fired, started = 0, time.monotonic()
+    while time.monotonic() - started < DRAIN_SECONDS:
+        batch = deadlines.fire_due()
+        db.commit()
+        fired += batch
+        if batch < deadlines.FIRE_BATCH:
+            break
     if fired:
         log.info("fired %d due deadline(s)", fired)
     if current_app.config["TWILIO_ACCOUNT_SID"]:
         unsent = db.scalars(select(Alert.id).where(
             Alert.sms_status.is_(None), Alert.deadline_id.is_not(None),
             Alert.created_at <= utcnow() - UNSENT_AFTER)).all()
-        for alert_id in unsent:
-            text_alert.delay(alert_id)
+        if unsent:
+            text_alerts.delay(list(unsent))
     return fired
 
 
 @shared_task
-def text_alert(alert_id: int) -> str:
-    """Text one alert to its recipient, at most once (see ``text_once``)."""
-    alert = db.scalars(select(Alert).where(Alert.id == alert_id).with_for_update()).first()
-    if alert is None or alert.sms_status is not None:
-        return "skipped"
+def text_alerts(alert_ids: list[int]) -> list[str]:
+    """Text each alert to its recipient, at most once (see ``text_each_once``); an alert
+    already texted, or being texted by another worker, is skipped."""
+    alerts = db.scalars(select(Alert).where(Alert.id.in_(alert_ids), Alert.sms_status.is_(None))
+                        .order_by(Alert.id).with_for_update(skip_locked=True)).all()
+    texts = [Text(alert.recipient.phone, alert_text(alert), _marker(alert),
+                  f"alert {alert.id}") for alert in alerts]
+    outcomes = dict(zip((alert.id for alert in alerts),
+                        text_each_once(texts, current_app.config["TWILIO_FROM_NUMBER"])))
+    db.commit()
+    return [outcomes.get(alert_id, "skipped") for alert_id in alert_ids]
 
+
+def _marker(alert: Alert):
     def mark(status: str, sid: str | None) -> None:
         alert.sms_status, alert.sms_sid = status, sid
-    return text_once(alert.recipient.phone, current_app.config["TWILIO_FROM_NUMBER"],
-                     alert_text(alert), mark, f"alert {alert_id}")
+    return mark
 
 
 def alert_text(alert: Alert) -> str:

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from celery import Celery, Task
+from celery import Celery, Task, bootsteps
 from flask import Flask, g
 
 
 def periodic_tasks(app: Flask) -> dict:
-    poll = app.extensions["crisisline.policy"].deadline_poll_seconds
+    """The scheduler's work (``crisisline worker`` runs it unless ``--no-beat``). Deadlines
+    are not here: every worker polls them (:class:`DeadlinePoller`)."""
     return {
-        "fire-due-deadlines": {"task": "casework.tasks.fire_due_deadlines",
-                               "schedule": timedelta(seconds=poll)},
         "keep-the-queue-moving": {"task": "hotline.tasks.keep_the_queue_moving",
                                   "schedule": timedelta(seconds=2)},
         "chain-audit-queue": {"task": "crisisline.audit.tasks.chain_audit_queue",
@@ -26,6 +25,33 @@ def periodic_tasks(app: Flask) -> dict:
         "prune-console-events": {"task": "crisisline.realtime.tasks.prune_console_events",
                                  "schedule": timedelta(hours=1)},
     }
+
+
+class DeadlinePoller(bootsteps.StartStopStep):
+    """Every worker asks for a deadline poll each interval, not the scheduler alone.
+
+    Deadlines must fire while any worker lives: with the poll on the one scheduler, a
+    crash of its worker would stop every deadline until it was restarted. The polls of
+    several workers never fire one deadline twice (``casework.deadlines.fire_due``), and a
+    poll request that waited longer than an interval is dropped as stale."""
+
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.timer_ref = None
+
+    def start(self, worker):
+        seconds = worker.app.conf.deadline_poll_seconds
+        self.timer_ref = worker.timer.call_repeatedly(
+            seconds, lambda: worker.app.send_task("casework.tasks.fire_due_deadlines",
+                                                  expires=seconds),
+            priority=10)
+
+    def stop(self, worker):
+        if self.timer_ref is not None:
+            self.timer_ref.cancel()
+            self.timer_ref = None
 
 
 def create_celery(app: Flask) -> Celery:
@@ -48,11 +74,13 @@ def create_celery(app: Flask) -> Celery:
         task_always_eager=app.config.get("CELERY_ALWAYS_EAGER", False),
         task_eager_propagates=True,
         beat_schedule=periodic_tasks(app),
+        deadline_poll_seconds=app.extensions["crisisline.policy"].deadline_poll_seconds,
         beat_schedule_filename=str(settings.instance_path / "celerybeat-schedule"),
         timezone="UTC",
         imports=("crisisline.audit.tasks", "crisisline.realtime.tasks", "casework.tasks",
                  "hotline.tasks"),
     )
+    celery.steps["worker"].add(DeadlinePoller)
     celery.set_default()
     app.extensions["celery"] = celery
     return celery

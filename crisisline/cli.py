@@ -177,7 +177,8 @@ def serve(app: Flask, host: str, port: int):
 
 @main.command()
 @click.option("--beat/--no-beat", default=True, show_default=True,
-              help="run the scheduler (deadlines, periodic checks) in this worker")
+              help="run the scheduler (queue ticks, audit checks) in this worker; every "
+                   "worker polls deadlines")
 @click.option("--concurrency", default=2, show_default=True, type=int)
 @with_app
 def worker(app: Flask, beat: bool, concurrency: int):

@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from typing import Callable
@@ -60,31 +61,57 @@ def rest_client() -> Client | None:
                   http_client=http_client)
 
 
+@dataclass(frozen=True)
+class Text:
+    """One SMS for a record the caller has locked and checked unsent.
+
+    ``mark(status, sid=None)`` records the outcome on that record."""
+
+    to: str | None
+    body: str
+    mark: Callable[..., None]
+    what: str
+
+
 def text_once(to: str | None, sender: str | None, body: str, mark: Callable[..., None],
               what: str) -> str:
-    """Send one SMS at most once, for a record the caller has locked and checked unsent.
+    """Send one SMS at most once (see :func:`text_each_once`)."""
+    return text_each_once([Text(to, body, mark, what)], sender)[0]
 
-    ``mark(status, sid=None)`` records the outcome on that record: ``sending`` is committed
-    before Twilio is called, so a worker that dies mid-call leaves it marked and no retry
-    or second delivery can send it again; then ``sent`` (with Twilio's sid), ``failed``, or
-    ``not_sent`` when Twilio, the sender or the recipient's number is missing."""
+
+def text_each_once(texts: list[Text], sender: str | None) -> list[str]:
+    """Send each SMS at most once; returns each one's outcome.
+
+    ``sending`` is committed on all of them before Twilio is called, so a worker that dies
+    mid-way leaves them marked and no retry or second delivery can send one again; then
+    ``sent`` (with Twilio's sid), ``failed``, or ``not_sent`` when Twilio, the sender or the
+    recipient's number is missing. One commit before the calls and one after, however many."""
     client = rest_client()
-    if client is None or not sender or not to:
-        log.error("%s not texted: Twilio, the sender or the recipient's number is missing",
-                  what)
-        return _marked(mark, "not_sent")
-    _marked(mark, "sending")
-    try:
-        message = client.messages.create(to=to, from_=sender, body=body)
-    except TwilioException:
-        log.exception("texting %s failed", what)
-        return _marked(mark, "failed")
-    return _marked(mark, "sent", message.sid)
-
-
-def _marked(mark: Callable[..., None], status: str, sid: str | None = None) -> str:
-    mark(status, sid)
+    outcomes: dict[int, str] = {}
+    for index, text in enumerate(texts):
+        if client is None or not sender or not text.to:
+            log.error("%s not texted: Twilio, the sender or the recipient's number is "
+                      "missing", text.what)
+            outcomes[index] = _mark(text, "not_sent")
+        else:
+            _mark(text, "sending")
     db.commit()
+    for index, text in enumerate(texts):
+        if index in outcomes:
+            continue
+        try:
+            message = client.messages.create(to=text.to, from_=sender, body=text.body)
+        except TwilioException:
+            log.exception("texting %s failed", text.what)
+            outcomes[index] = _mark(text, "failed")
+        else:
+            outcomes[index] = _mark(text, "sent", message.sid)
+    db.commit()
+    return [outcomes[index] for index in range(len(texts))]
+
+
+def _mark(text: Text, status: str, sid: str | None = None) -> str:
+    text.mark(status, sid)
     return status
 
 

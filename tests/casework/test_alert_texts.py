@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from casework import deadlines, services
 from casework.models import Alert
-from casework.tasks import text_alert
+from casework.tasks import text_alerts
 from crisisline.database import utcnow
 from crisisline.twilio_rest import recorded_requests
 from tests.world import build_world
@@ -72,8 +72,8 @@ def test_the_text_names_no_student(app, ctx, twilio, overdue_case):
 
 def test_a_repeated_task_does_not_text_again(app, ctx, twilio, overdue_case):
     alerts = miss_deadlines(ctx, overdue_case)
-    for alert in alerts:
-        assert text_alert.delay(alert.id).get() == "skipped"
+    ids = [alert.id for alert in alerts]
+    assert text_alerts.delay(ids).get() == ["skipped"] * len(ids)
     with app.app_context():
         assert len([r for r in recorded_requests()
                     if f"#{overdue_case}" in r["data"]["Body"]]) == len(alerts)
@@ -88,7 +88,7 @@ def test_an_alert_caught_mid_send_by_a_crash_is_never_sent_again(app, ctx, twili
         crashed.sms_status = "sending"  # as a worker killed during the Twilio call leaves it
         db.commit()
     monkeypatch.undo()
-    assert text_alert.delay(alerts[0].id).get() == "skipped"
+    assert text_alerts.delay([alerts[0].id]).get() == ["skipped"]
 
 
 def test_nothing_is_texted_when_twilio_is_not_configured(app, ctx, overdue_case):

@@ -192,15 +192,15 @@ def test_a_lost_text_send_is_swept_up_by_the_next_poll(app, ctx, world, monkeypa
     world.users["counselor"].phone = "+8613800000009"
     sent: list[int] = []
 
-    def broker_down(alert_id):
+    def broker_down(alert_ids):
         raise ConnectionError("broker unreachable")
-    monkeypatch.setattr(tasks.text_alert, "delay", broker_down)
+    monkeypatch.setattr(tasks.text_alerts, "delay", broker_down)
     case_id = walk(ctx, world, "dispatch")
     with ctx() as db:
         deadlines.fire_due(now=utcnow() + timedelta(minutes=31))
         db.commit()  # committed although every send failed
         assert db.scalars(select(Alert).where(Alert.case_id == case_id)).all()
-    monkeypatch.setattr(tasks.text_alert, "delay", sent.append)
+    monkeypatch.setattr(tasks.text_alerts, "delay", sent.extend)
     monkeypatch.setattr(tasks, "UNSENT_AFTER", timedelta(0))
     with app.app_context():
         tasks.fire_due_deadlines()

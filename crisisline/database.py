@@ -112,7 +112,7 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
 
 
 def transaction_info(key: str) -> list:
-    """A list that lives as long as the current transaction: it is dropped on rollback.
+    """A list that lives as long as the current transaction: dropped at commit or rollback.
 
     The transaction is begun if need be, so a rollback before any SQL was sent still
     counts (without one, SQLAlchemy's rollback is a no-op that fires no event).
@@ -120,7 +120,13 @@ def transaction_info(key: str) -> list:
     session = db()
     if not session.in_transaction():
         session.begin()
+    session.info.setdefault("transaction_keys", set()).add(key)
     return session.info.setdefault(key, [])
+
+
+def _forget_transaction_info(session: Session) -> None:
+    for key in session.info.pop("transaction_keys", ()):
+        session.info.pop(key, None)
 
 
 def on_commit(callback: Callable[[], None]) -> None:
@@ -132,7 +138,9 @@ def on_commit(callback: Callable[[], None]) -> None:
 def _run_on_commit(session: Session) -> None:
     # each on its own: one failing send (a broker down) must not swallow the others, and
     # the data is committed already; whatever depends on a lost send is swept up later
-    for callback in session.info.pop("on_commit", []):
+    callbacks = session.info.pop("on_commit", [])
+    _forget_transaction_info(session)
+    for callback in callbacks:
         try:
             callback()
         except Exception:  # noqa: BLE001  (logged, and the commit stands)
@@ -142,4 +150,4 @@ def _run_on_commit(session: Session) -> None:
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_on_commit(session: Session, previous_transaction) -> None:
     if previous_transaction.parent is None:  # the outermost transaction rolled back
-        session.info.pop("on_commit", None)
+        _forget_transaction_info(session)

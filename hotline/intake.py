@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from casework.models import RiskLevel
 from crisisline import audit
 from crisisline.accounts.models import Organisation, OrgKind
-from crisisline.database import db, on_commit, utcnow
+from crisisline.database import db, utcnow
 from crisisline.errors import Conflict, InvalidInput, NotFound
 from crisisline.realtime import emit_after_commit, queue_room, user_room
 from hotline import routing, triage
@@ -211,8 +211,7 @@ def _enqueue(contact: Contact) -> None:
     contact.status, contact.queued_at = ContactStatus.QUEUED, utcnow()
     db.flush()
     _queue_changed(contact.centre_id)
-    from hotline.tasks import route_centre  # offered at once, not on the next tick
-    on_commit(lambda centre_id=contact.centre_id: route_centre.delay(centre_id))
+    routing.route_after_commit(contact.centre_id)  # offered at once, not on the next tick
 
 
 def _repeat_caller_priority(number: str | None) -> int:

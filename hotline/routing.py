@@ -16,7 +16,7 @@ from transitions import MachineError
 from casework.policy import policy
 from crisisline import audit
 from crisisline.accounts.models import Role, User
-from crisisline.database import db, on_commit, utcnow
+from crisisline.database import db, on_commit, transaction_info, utcnow
 from crisisline.errors import Conflict, Forbidden, NotFound
 from crisisline.realtime import emit_after_commit, queue_room, user_room
 from hotline.models import Channel, Contact, ContactStatus, Offer, Presence
@@ -88,6 +88,16 @@ def offer_next(centre_id: int, now: datetime | None = None) -> Offer | None:
     return None
 
 
+def route_after_commit(centre_id: int) -> None:
+    """Offer the centre's waiting contacts as soon as this transaction commits: a contact
+    joined the queue, or someone became free to take one (once per centre and commit)."""
+    centres = transaction_info("route_after_commit")
+    if centre_id not in centres:
+        centres.append(centre_id)
+        from hotline.tasks import route_centre
+        on_commit(lambda: route_centre.delay(centre_id))
+
+
 def route(centre_id: int, now: datetime | None = None) -> int:
     """Offer waiting contacts for as long as someone is free; how many were offered."""
     offered = 0
@@ -153,6 +163,8 @@ def move(presence: Presence, event: str) -> None:
         presence.trigger(event)
     except MachineError:
         raise Conflict(f"cannot {event} while {presence.state}") from None
+    if presence.state == "available":
+        route_after_commit(presence.centre_id)
     emit_after_commit("agent.status", {"user_id": presence.user_id, "state": presence.state},
                       room=queue_room(presence.centre_id))
 

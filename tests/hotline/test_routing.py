@@ -171,3 +171,19 @@ def test_many_routers_at_once_never_double_offer_or_lose_a_contact(app):
     assert len({offer.contact_id for offer in offers}) == 40  # no contact twice
     assert len({offer.user_id for offer in offers}) == 40  # no person twice
     assert statuses == {ContactStatus.OFFERED: 40, ContactStatus.QUEUED: 60}  # none lost
+
+
+def test_a_volunteer_back_from_a_break_is_offered_the_waiting_contact_at_once(ctx):
+    with ctx() as db:
+        centre, [volunteer] = make_centre(db, "r_ready", volunteers=1)
+        sign_in(db, [volunteer])
+        routing.change_presence(volunteer, "take_break")
+        [contact] = queue(db, centre, 1)
+        db.commit()
+        assert routing.my_offer(volunteer) is None  # nobody free: the contact waits
+        routing.change_presence(volunteer, "end_break")
+        db.commit()  # routed after the commit, not on the next 2 s tick
+    with ctx() as db:
+        offer = routing.my_offer(db.get(User, volunteer.id))
+        assert offer is not None and offer.contact_id == contact.id
+        assert db.get(Contact, contact.id).status == ContactStatus.OFFERED

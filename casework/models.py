@@ -70,10 +70,12 @@ class Case(Base):
     """A crisis case; its ``state`` is driven by the workflow in ``state_machines``."""
 
     __tablename__ = "cases"
+    # a student's cases, and a school's cases in one state (the case list's filter)
+    __table_args__ = (Index("ix_cases_student_state", "student_id", "state"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     centre_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
-    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id"), index=True)
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id"))
     source: Mapped[CaseSource] = mapped_column(enum_column(CaseSource, "case_source"))
     risk_level: Mapped[RiskLevel] = mapped_column(enum_column(RiskLevel, "risk_level"))
     state: Mapped[str] = mapped_column(String(40), default="reported", index=True)

@@ -77,7 +77,8 @@ def app(database_url, tmp_path_factory):
                      environ={"CRISISLINE_ENV": "testing"},
                      instance_path=tmp_path_factory.mktemp("instance"))
     upgrade_database(app)
-    return app
+    yield app
+    app.extensions["crisisline.engine"].dispose()  # before the schema is dropped
 
 
 @pytest.fixture(autouse=True)

@@ -74,6 +74,7 @@ def test_a_database_holding_data_upgrades_from_the_first_revision(crisisline, cl
                        environ={"CRISISLINE_ENV": "testing"},
                        instance_path=crisisline.instance_path)
     upgrade_database(first, "0001_foundation")
+    first.extensions["crisisline.engine"].dispose()  # its pooled connection, closed now
     engine = create_engine(cli_database_url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.begin() as connection:
         connection.execute(text(

@@ -21,7 +21,7 @@ from crisisline.config import ConfigError, load_settings  # noqa: F401  (re-expo
 from crisisline import audit
 from crisisline.errors import Conflict, DomainError, Forbidden, InvalidInput
 from crisisline.extensions import api, babel, limiter, socketio
-from crisisline.realtime import last_event_id
+from crisisline.realtime import ConsoleQueue, last_event_id
 from crisisline.i18n import select_locale, template_globals
 
 INSTANCE_PATH = Path(__file__).resolve().parent.parent / "instance"
@@ -55,9 +55,13 @@ def create_app(config: Mapping | None = None, *, environ: Mapping[str, str] | No
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
-    # Origin is checked against the serving host (same-origin) by python-socketio's default
-    socketio.init_app(app, message_queue=settings.redis_url, async_mode="threading",
-                      logger=False, engineio_logger=False)
+    # Origin is checked against the serving host (same-origin) by python-socketio's default.
+    # With Redis, the queue is Flask-SocketIO's own, remembering what came through it (see
+    # ConsoleQueue); a fresh one (or none) per app, never one left from an earlier init_app.
+    queue = ConsoleQueue(settings.redis_url, channel="flask-socketio") \
+        if settings.redis_url else None
+    socketio.init_app(app, message_queue=settings.redis_url, client_manager=queue,
+                      async_mode="threading", logger=False, engineio_logger=False)
     api.init_app(app)
 
     _register_blueprints(app)

@@ -22,14 +22,18 @@ Payloads carry ids and states, never a student's details: a console fetches what
 through the access rules. The server, not the client, decides which rooms a connection
 joins (:func:`crisisline.realtime.console.rooms_for`). With Redis configured, Flask-SocketIO
 relays through it, so an event caused in any web process or Celery worker reaches consoles
-on every web process. Without Redis (the embedded default) the event log is the transport:
-each web process sends on the events other processes logged (``console.relay_logged``).
+on every web process; what Redis lost (it was down, or a process was not subscribed) each
+web process sends from the event log a moment later. Without Redis (the embedded default)
+the event log is the transport: each web process sends on the events other processes
+logged (``console.relay_logged``).
 """
 from __future__ import annotations
 
 import threading
 from collections import deque
 from typing import Any
+
+from socketio import RedisManager
 
 from crisisline.database import db, on_commit
 from crisisline.extensions import socketio
@@ -88,19 +92,45 @@ class _Recent:
         self._set: set[int] = set()
         self._lock = threading.Lock()
 
-    def add(self, event_id: int) -> None:
+    def add(self, event_id: int) -> bool:
+        """Remember ``event_id``; False if it was remembered already (checked and added at
+        once: the Redis listener and the housekeeping loop are different threads)."""
         with self._lock:
+            if event_id in self._set:
+                return False
             if len(self._ids) == self._ids.maxlen:
                 self._set.discard(self._ids[0])
             self._ids.append(event_id)
             self._set.add(event_id)
+            return True
 
     def __contains__(self, event_id: int) -> bool:
         with self._lock:
             return event_id in self._set
 
 
-sent_here = _Recent()
+sent_here = _Recent()  # the console events this process has sent its consoles
+
+
+class ConsoleQueue(RedisManager):
+    """Flask-SocketIO's Redis message queue, remembering which console events reached this
+    process through it.
+
+    Redis pub/sub keeps nothing: an event published while Redis is down, or while this
+    process's subscription is reconnecting (python-socketio waits up to a minute between
+    attempts), never reaches this process. The housekeeping loop sends such events from the
+    event log instead (``console.relay_logged``); this keeps one event from being sent twice
+    when its copy through Redis turns up after all."""
+
+    def _handle_emit(self, message):
+        data = message.get("data")
+        payload = data[0] if isinstance(data, list) and len(data) == 1 else None
+        if message.get("host_id") != self.host_id and message.get("namespace") == NAMESPACE \
+                and isinstance(payload, dict) and isinstance(payload.get("event_id"), int) \
+                and not payload.get("replayed"):  # a catch-up answer is for one console only
+            if not sent_here.add(payload["event_id"]):
+                return  # sent here from the event log already
+        super()._handle_emit(message)
 
 
 def last_event_id() -> int:

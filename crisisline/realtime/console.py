@@ -37,6 +37,10 @@ CATCH_UP_WINDOW = timedelta(hours=12)
 REORDER_GRACE = timedelta(seconds=30)
 DISABLED_CHECK_SECONDS = 2
 RELAY_SECONDS = 0.5
+# with Redis, an event arrives through it within milliseconds; one not here after this long
+# was lost on the way (Redis was down, or this process was resubscribing) and is sent from
+# the event log instead
+QUEUE_GRACE = timedelta(seconds=2)
 
 _connected: dict[str, int] = {}  # this process's console connections: sid -> user id
 _connected_lock = threading.Lock()
@@ -146,24 +150,28 @@ def _start_watcher(app) -> None:
     with _connected_lock:
         if _watcher:
             return
+        queued = app.config["REDIS_URL"] is not None
         _watcher.append(socketio.start_background_task(
-            _housekeeping, app.extensions["crisisline.engine"], app.config["REDIS_URL"] is None))
+            _housekeeping, app.extensions["crisisline.engine"],
+            QUEUE_GRACE if queued else timedelta(0)))
 
 
-def _housekeeping(engine, relay: bool) -> None:
-    """Disconnect disabled users' consoles within seconds; and, without Redis, send on the
-    events other processes (Celery workers, other web processes) logged. It reads committed
-    data through a session of its own, never a request's."""
+def _housekeeping(engine, grace: timedelta) -> None:
+    """Disconnect disabled users' consoles within seconds; and send this process's consoles
+    the logged events that did not reach it: without Redis, every event other processes
+    (Celery workers, other web processes) logged; with Redis, those it lost, once they are
+    ``grace`` old. It reads committed data through a session of its own, never a
+    request's."""
     relayed_up_to: int | None = None  # events logged before this process listened are old
     last_check = 0.0
     while True:
         socketio.sleep(RELAY_SECONDS)
         try:
             with Session(engine) as session:
-                if relay and relayed_up_to is None:
+                if relayed_up_to is None:
                     relayed_up_to = session.scalar(select(func.max(ConsoleEvent.id))) or 0
-                elif relay:
-                    relayed_up_to = relay_logged(session, relayed_up_to)
+                else:
+                    relayed_up_to = relay_logged(session, relayed_up_to, grace)
                 if time.monotonic() - last_check >= DISABLED_CHECK_SECONDS:
                     last_check = time.monotonic()
                     _drop_disabled_users(session)
@@ -171,20 +179,23 @@ def _housekeeping(engine, relay: bool) -> None:
             log.exception("console housekeeping failed")
 
 
-def relay_logged(session: Session, after_id: int) -> int:
-    """Send the logged events this process has not sent itself; returns the newest id seen.
+def relay_logged(session: Session, after_id: int, grace: timedelta = timedelta(0)) -> int:
+    """Send this process's consoles the logged events at least ``grace`` old that it has
+    not sent them (itself, or as they came through Redis); returns the newest id seen.
 
     A transaction can commit a smaller id after a larger one was seen, so the last
-    ``REORDER_GRACE`` is looked at again; what was already sent is remembered."""
-    since = utcnow() - REORDER_GRACE
-    events = session.scalars(select(ConsoleEvent).where(
-        or_(ConsoleEvent.id > after_id, ConsoleEvent.created_at >= since))
-        .order_by(ConsoleEvent.id).limit(2000)).all()
+    ``REORDER_GRACE`` is looked at again; what was already sent is remembered. Each web
+    process sends only to its own consoles (``ignore_queue``): the others sweep for theirs."""
+    now = utcnow()
+    query = select(ConsoleEvent).where(or_(
+        ConsoleEvent.id > after_id, ConsoleEvent.created_at >= now - REORDER_GRACE - grace))
+    if grace:  # younger ones are still on their way through Redis
+        query = query.where(ConsoleEvent.created_at <= now - grace)
+    events = session.scalars(query.order_by(ConsoleEvent.id).limit(2000)).all()
     for event in events:
-        if event.id not in sent_here:
-            sent_here.add(event.id)
+        if sent_here.add(event.id):
             socketio.emit(event.name, {**event.payload, "event_id": event.id},
-                          to=event.room, namespace=NAMESPACE)
+                          to=event.room, namespace=NAMESPACE, ignore_queue=True)
     return max([after_id, *(event.id for event in events)])
 
 

@@ -94,3 +94,32 @@ def test_an_alert_caught_mid_send_by_a_crash_is_never_sent_again(app, ctx, twili
 def test_nothing_is_texted_when_twilio_is_not_configured(app, ctx, overdue_case):
     alerts = miss_deadlines(ctx, overdue_case)
     assert alerts and all(alert.sms_status is None for alert in alerts)
+
+
+def test_a_crash_in_the_middle_of_a_batch_strands_at_most_one_chunk(app, twilio, monkeypatch):
+    from types import SimpleNamespace
+
+    from crisisline.twilio_rest import TEXT_CHUNK, Text, text_each_once
+
+    class WorkerKilled(BaseException):
+        pass
+
+    calls = []
+
+    def create(to, from_, body):
+        calls.append(to)
+        if len(calls) == TEXT_CHUNK + 5:
+            raise WorkerKilled  # the process dies during this Twilio call
+        return SimpleNamespace(sid=f"SM{len(calls)}")
+    monkeypatch.setattr("crisisline.twilio_rest.rest_client",
+                        lambda: SimpleNamespace(messages=SimpleNamespace(create=create)))
+    status: dict[int, str] = {}
+    texts = [Text(f"+861380000{n:04d}", "body", lambda s, sid, n=n: status.__setitem__(n, s),
+                  f"text {n}") for n in range(3 * TEXT_CHUNK)]
+    with app.app_context(), pytest.raises(WorkerKilled):
+        text_each_once(texts, SENDER)
+    stranded = [n for n, s in status.items() if s == "sending"]
+    assert [status[n] for n in range(TEXT_CHUNK + 4)] == ["sent"] * (TEXT_CHUNK + 4)
+    assert stranded == list(range(TEXT_CHUNK + 4, 2 * TEXT_CHUNK))  # never texted twice
+    assert not any(n in status for n in range(2 * TEXT_CHUNK, 3 * TEXT_CHUNK))  # left unsent:
+    # the poll's sweep texts them

@@ -74,13 +74,11 @@ def emit_after_commit(event: str, payload: dict[str, Any], *, room: str) -> None
         raise ValueError(f"undocumented console event {event!r}")
     from crisisline.realtime.models import ConsoleEvent
     logged = ConsoleEvent(name=event, room=room, payload=payload)
-    db.add(logged)
-    db.flush()
-    message = {**payload, "event_id": logged.id}
+    db.add(logged)  # written with the transaction's other events, in one statement
 
     def send():
         sent_here.add(logged.id)
-        socketio.emit(event, message, to=room, namespace=NAMESPACE)
+        socketio.emit(event, {**payload, "event_id": logged.id}, to=room, namespace=NAMESPACE)
     on_commit(send)
 
 

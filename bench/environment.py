@@ -302,6 +302,11 @@ def server_env(database_url: str, instance: Path, credentials: Credentials, *,
 
 @contextmanager
 def workdir(name: str) -> Iterator[Path]:
-    """A temporary folder for instance files and child logs."""
+    """A temporary folder for instance files and child logs (kept with BENCH_KEEP=1)."""
+    if os.environ.get("BENCH_KEEP"):
+        folder = tempfile.mkdtemp(prefix=f"crisisline-bench-{name}-")
+        print(f"   keeping {folder}", flush=True)
+        yield Path(folder)
+        return
     with tempfile.TemporaryDirectory(prefix=f"crisisline-bench-{name}-") as folder:
         yield Path(folder)

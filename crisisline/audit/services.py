@@ -21,6 +21,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -197,9 +198,28 @@ def _write_pending_entries(session: Session) -> None:
         return
     session.add_all(AuditQueued(**fields) for fields in entries)
     session.flush()
-    # the last after-commit step, so texts and console events are not kept waiting by it
-    session.info.setdefault("on_commit", []).append(
-        lambda bind=session.get_bind(): chain_queued(bind))
+    session.info["audit_queued"] = session.get_bind()
+
+
+@event.listens_for(Session, "after_commit")
+def _chain_when_released(session: Session) -> None:
+    bind = session.info.pop("audit_queued", None)
+    if bind is not None:
+        session.info["audit_chain"] = bind
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _chain_queued_entries(session: Session, transaction) -> None:
+    """Chain once the committed transaction has given its connection back: a request
+    waiting for a second connection while holding its first would drain the pool under
+    load, every holder waiting for another."""
+    bind = session.info.pop("audit_chain", None) if transaction.parent is None else None
+    if bind is None:
+        return
+    try:
+        chain_queued(bind)
+    except Exception:  # noqa: BLE001  (the change is committed; the sweep chains it)
+        logging.getLogger("crisisline").exception("chaining queued audit entries failed")
 
 
 def chain_queued(bind=None) -> int:
@@ -261,6 +281,7 @@ def _append_to_chain(session: Session, entries: list[dict],
 def _drop_pending_entries(session: Session, previous_transaction) -> None:
     if previous_transaction.parent is None:
         session.info.pop("audit_pending", None)
+        session.info.pop("audit_queued", None)
 
 
 @event.listens_for(Session, "before_flush")

@@ -107,8 +107,7 @@ def run(scale: str) -> list[Result]:
                           "sorts every matching case before the newest 500)")
             if app_feature:
                 result.why += ("; the API adds the Bearer sign-in, the audit entry naming "
-                               "every listed case (committed under the audit chain's head "
-                               "lock, which the writer takes too) and the JSON")
+                               "every listed case and the JSON")
         if not app_feature:
             result.why = ("no search by " + kind.replace("_", " ") + " in the app: the query "
                           "it would need, measured" + (f"; {result.why}" if result.why else ""))

@@ -102,9 +102,10 @@ def _measure(backend: str, url: str, instance, cases: int, scale: str) -> Result
         extra={"sql_statements_per_transition": round(statements.per_operation(), 1)})
     if result.status == "fail":
         result.why = (f"{result.ratio:g}x: a transition is {statements.per_operation():.0f} "
-                      "SQL round trips in one transaction (the case, the access check, the "
-                      "deadline, the history row, the audit chain head and entry, a console "
-                      "event per room) and the ORM's work around them, against one INSERT")
+                      "SQL round trips (the case, the access check, the deadline, the history "
+                      "row, the audit entry, the console events; on PostgreSQL the audit "
+                      "entry's chaining after the commit) and the ORM's work around them, "
+                      "against one INSERT")
     return result
 
 

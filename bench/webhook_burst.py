@@ -195,8 +195,9 @@ def _why(burst: Burst, stats: Stats, at_target: bool) -> str:
     if at_target and stats.p99 is not None and stats.p99 >= 100:
         webhooks = sum(len(values) for values in burst.latencies.values())
         return (f"throughput plateaus near {stats.throughput_per_s:.0f} webhooks/s, so a burst "
-                "queues for seconds: every webhook's commit chains its audit entry under the "
-                "one head-row lock, and they take it in turn (see bench/README.md); "
+                "queues for seconds: each webhook is about a dozen SQL round trips and its "
+                "Python work on 2 cores shared with PostgreSQL and the clients; the bare "
+                "Flask baseline queues too at this concurrency (see bench/README.md); "
                 f"{webhooks} webhooks measured")
     return ""
 

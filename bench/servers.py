@@ -36,9 +36,8 @@ def crisisline_app():
 
 
 def serve_app(port: int) -> None:
-    from crisisline.extensions import socketio
-    socketio.run(crisisline_app(), host="127.0.0.1", port=port, allow_unsafe_werkzeug=True,
-                 use_reloader=False, log_output=False)
+    from crisisline.cli import run_server
+    run_server(crisisline_app(), "127.0.0.1", port)
 
 
 def static_twiml(port: int) -> None:
@@ -118,6 +117,10 @@ def main() -> None:
     parser.add_argument("--no-beat", dest="beat", action="store_false")
     parser.add_argument("--concurrency", type=int, default=2)
     args = parser.parse_args()
+    from werkzeug.serving import BaseWSGIServer
+
+    from crisisline.cli import LISTEN_BACKLOG
+    BaseWSGIServer.request_queue_size = LISTEN_BACKLOG  # the baselines listen as the app does
     if args.kind == "app":
         serve_app(args.port)
     elif args.kind == "static-twiml":

@@ -169,8 +169,22 @@ def audit_verify(app: Flask):
 @with_app
 def serve(app: Flask, host: str, port: int):
     """Serve the web application and its Socket.IO endpoint."""
-    from crisisline.extensions import socketio
     click.echo(f"Crisisline serving on http://{host}:{port}")
+    run_server(app, host, port)
+
+
+LISTEN_BACKLOG = 1024  # connections the kernel holds for the server while it is busy
+
+
+def run_server(app: Flask, host: str, port: int) -> None:
+    """Serve ``app`` and its Socket.IO endpoint (Werkzeug, a thread per connection).
+
+    A burst of calls after an incident opens hundreds of connections at once; Werkzeug
+    listens with a backlog of 128, and connections beyond it are dropped and reset."""
+    from werkzeug.serving import BaseWSGIServer
+
+    from crisisline.extensions import socketio
+    BaseWSGIServer.request_queue_size = LISTEN_BACKLOG
     socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True,
                  use_reloader=False, log_output=False)
 

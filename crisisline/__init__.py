@@ -18,7 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from crisisline import database
 from crisisline.config import ConfigError, load_settings  # noqa: F401  (re-exported)
-from crisisline import audit
+from crisisline import audit, redis_waits
 from crisisline.errors import Conflict, DomainError, Forbidden, InvalidInput
 from crisisline.extensions import api, babel, limiter, socketio
 from crisisline.realtime import ConsoleQueue, last_event_id
@@ -53,13 +53,24 @@ def create_app(config: Mapping | None = None, *, environ: Mapping[str, str] | No
 
     app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url or "memory://"
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    # Redis down, frozen or refusing must not turn a sign-in or a student's first chat
+    # message into a 500 or a hang: a count waits on Redis COMMAND_TIMEOUT at most, then
+    # Flask-Limiter counts in this process's memory (the same limits, per process) and tries
+    # Redis again on a backoff (1 s, 2 s, 4 s...). Errors past the fallback (Redis failing
+    # between a request's count and its X-RateLimit headers) are logged and swallowed:
+    # bookkeeping must never fail the request it counts. (Set with or without Redis: the
+    # limiter is one object, which keeps the first app's choice of these two.)
+    app.config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
+    app.config["RATELIMIT_SWALLOW_ERRORS"] = True
+    if settings.redis_url:
+        app.config["RATELIMIT_STORAGE_OPTIONS"] = redis_waits.client_options()
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     # Origin is checked against the serving host (same-origin) by python-socketio's default.
     # With Redis, the queue is Flask-SocketIO's own, remembering what came through it (see
     # ConsoleQueue); a fresh one (or none) per app, never one left from an earlier init_app.
-    queue = ConsoleQueue(settings.redis_url, channel="flask-socketio") \
-        if settings.redis_url else None
+    queue = ConsoleQueue(settings.redis_url, channel=socketio.server_options.get(
+        "channel", "flask-socketio")) if settings.redis_url else None
     socketio.init_app(app, message_queue=settings.redis_url, client_manager=queue,
                       async_mode="threading", logger=False, engineio_logger=False)
     api.init_app(app)

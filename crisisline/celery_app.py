@@ -10,6 +10,25 @@ from datetime import timedelta
 
 from celery import Celery, Task, bootsteps
 from flask import Flask, g
+from kombu.exceptions import OperationalError
+
+from crisisline import redis_waits
+
+# Sending a task to a frozen or unreachable Redis must not hang the webhook that sends it
+# after its commit (see ``crisisline.redis_waits``). One publish waits at most
+# COMMAND_TIMEOUT for Redis's answer and is retried once, at once, on a fresh connection
+# (whose opening waits CONNECT_TIMEOUT at most, and its first PING COMMAND_TIMEOUT): a
+# connection Redis dropped on a restart is thus replaced without losing the task, and a
+# Redis that does not answer costs a sender three seconds at worst, once per pause.
+# (Celery's default retries three times, and redis-py's client would wait forever.)
+BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": redis_waits.CONNECT_TIMEOUT,
+    "socket_timeout": redis_waits.COMMAND_TIMEOUT,  # not for the worker's BRPOP: kombu
+    # waits for that in its event loop, and drops a BRPOP connection whose answer is
+    # overdue by its own health check
+}
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
+                        "interval_max": 0.2}
 
 
 def periodic_tasks(app: Flask) -> dict:
@@ -61,6 +80,23 @@ def create_celery(app: Flask) -> Celery:
                 g.audit_actor = f"system:worker:{self.name}"
                 return self.run(*args, **kwargs)
 
+        def apply_async(self, *args, **kwargs):
+            """Send the task; while the broker is paused after a failed send, fail at once
+            instead of waiting on it again. Either way the caller gets kombu's
+            OperationalError, as for a broker that is down; what depends on the task is
+            swept up (the tick routes, the deadline poll resends alert texts...)."""
+            if self.app.conf.task_always_eager or \
+                    not self.app.conf.get("pause_broker_sends_after_failure"):
+                return super().apply_async(*args, **kwargs)
+            if redis_waits.pause.active():
+                raise OperationalError(f"{self.name} not sent: the broker did not answer a "
+                                       "moment ago")
+            try:
+                return super().apply_async(*args, **kwargs)
+            except OperationalError as error:
+                redis_waits.pause.failed(f"sending {self.name}", error)
+                raise
+
     settings = app.extensions["crisisline.settings"]
     broker = settings.redis_url or f"sqla+sqlite:///{settings.instance_path / 'broker.sqlite'}"
     celery = Celery(app.import_name, task_cls=FlaskTask)
@@ -80,6 +116,14 @@ def create_celery(app: Flask) -> Celery:
         imports=("crisisline.audit.tasks", "crisisline.realtime.tasks", "casework.tasks",
                  "hotline.tasks"),
     )
+    if settings.redis_url:  # bounded waits on Redis (above); the embedded broker is a file
+        celery.conf.update(
+            broker_transport_options=dict(BROKER_TRANSPORT_OPTIONS),
+            # the same bound, for code that opens broker connections with this timeout
+            broker_connection_timeout=redis_waits.CONNECT_TIMEOUT,
+            task_publish_retry_policy=dict(PUBLISH_RETRY_POLICY),
+            pause_broker_sends_after_failure=True,
+        )
     celery.steps["worker"].add(DeadlinePoller)
     celery.set_default()
     app.extensions["celery"] = celery

@@ -16,6 +16,7 @@ from crisisline.accounts.models import Organisation
 from crisisline.database import db
 from crisisline.errors import Conflict, DomainError, InvalidInput
 from crisisline.extensions import limiter, socketio
+from crisisline.rate_limits import hit
 from crisisline.pages import save
 from hotline import intake
 from hotline.models import Contact, Channel
@@ -69,7 +70,7 @@ def _message(data=None):
     """A student's message; the answer (the acknowledgement) says whether it was kept."""
     contact_id = session.get("chat_contact_id")
     body = data.get("body", "") if isinstance(data, dict) else ""
-    if not limiter.limiter.hit(MESSAGE_RATE, "chat", str(contact_id)):
+    if not hit(MESSAGE_RATE, "chat", str(contact_id)):  # counted here if Redis fails
         return {"ok": False, "error": _("You are sending messages very fast. Please wait a "
                                         "moment; a volunteer will read everything you wrote.")}
     try:

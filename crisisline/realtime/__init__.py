@@ -35,6 +35,7 @@ from typing import Any
 
 from socketio import RedisManager
 
+from crisisline import redis_waits
 from crisisline.database import db, on_commit
 from crisisline.extensions import socketio
 
@@ -118,7 +119,37 @@ class ConsoleQueue(RedisManager):
     process's subscription is reconnecting (python-socketio waits up to a minute between
     attempts), never reaches this process. The housekeeping loop sends such events from the
     event log instead (``console.relay_logged``); this keeps one event from being sent twice
-    when its copy through Redis turns up after all."""
+    when its copy through Redis turns up after all.
+
+    A frozen or unreachable Redis must not hang the request that emits (python-socketio
+    sends to this process's own clients first, then publishes for the other processes):
+    publishing waits at most ``redis_waits.COMMAND_TIMEOUT``, is not retried, and after a
+    failure is skipped for a few seconds (``redis_waits.pause``). What is skipped is a
+    console event the other web processes send from the event log once it is
+    ``QUEUE_GRACE`` old, or a push to a student's chat page, which is in the transcript the
+    page shows when it is loaded. The subscription uses a connection of its own without a
+    read timeout (it waits for messages as long as none comes)."""
+
+    def __init__(self, url: str, channel: str):
+        super().__init__(url, channel=channel, redis_options=redis_waits.client_options())
+
+    def _redis_connect(self):
+        super()._redis_connect()  # self.redis, for publishing: timeouts on every command
+        listener = self._get_redis_module().Redis.from_url(
+            self.redis_url, **redis_waits.listener_options())
+        self.pubsub = listener.pubsub(ignore_subscribe_messages=True)
+
+    def _publish(self, data):
+        if redis_waits.pause.active():
+            return None
+        try:
+            if not self.connected:
+                self._redis_connect()
+            return self.redis.publish(self.channel, self.json.dumps(data))
+        except Exception as error:  # noqa: BLE001  (Redis down, frozen, refusing: skipped)
+            self.connected = False
+            redis_waits.pause.failed("publishing to the Socket.IO queue", error)
+            return None
 
     def _handle_emit(self, message):
         data = message.get("data")

@@ -184,6 +184,30 @@ def test_a_later_message_is_kept_and_can_raise_the_risk(app, ctx, live_server, w
     assert contact.risk_level == RiskLevel.HIGH and contact.priority == Priority.HIGH
 
 
+def test_a_later_message_is_kept_when_redis_cannot_count_it_and_the_limit_still_holds(
+        app, ctx, live_server, world, monkeypatch):
+    from flask_limiter import Limiter
+
+    from crisisline import redis_waits
+    from hotline.chat import MESSAGE_RATE
+
+    class Failing:  # Flask-Limiter's counting while Redis is down or frozen
+        def hit(self, *_args, **_kwargs):
+            raise ConnectionError("Error 111 connecting to redis. Connection refused.")
+
+    student = app.test_client()
+    start_chat(student)
+    contact_id = conversation_of(student)
+    monkeypatch.setattr(Limiter, "limiter", property(lambda self: Failing()))
+    try:
+        with chat_socket(live_server, student) as sock:
+            answers = [say(sock, f"第{n}条") for n in range(MESSAGE_RATE.amount + 1)]
+    finally:
+        redis_waits.pause.reset()
+    assert [a["ok"] for a in answers] == [True] * MESSAGE_RATE.amount + [False]
+    assert len(stored(ctx, contact_id)) == 1 + MESSAGE_RATE.amount
+
+
 @pytest.mark.parametrize("body, error", [("", "请先输入消息。"), ("  ", "请先输入消息。"),
                                          ("长" * 2001, "这条消息太长了")])
 def test_an_empty_or_overlong_message_is_refused_in_chinese(app, ctx, live_server, world,

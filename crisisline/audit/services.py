@@ -8,13 +8,13 @@ however many processes write at once. Where that happens depends on the database
 
 - SQLite has one writer at a time anyway: the entries are chained inside the committing
   transaction, which already holds the database's write lock.
-- PostgreSQL commits many transactions at once, and a head lock held to each commit would
-  let them through one by one (see bench/README.md). The entries are written to
-  ``audit_queue`` in the causing transaction, and chained right after the commit, in a
-  short transaction of their own that takes whatever is queued, by whichever process gets
-  the head first (``SKIP LOCKED``: the others leave their entries to it). A queued entry is
-  chained within milliseconds; one left behind by a process that died in between is chained
-  by the next commit of anyone, the periodic sweep, or ``crisisline audit verify``.
+- PostgreSQL commits many transactions at once, and a head lock that each waited for and
+  held to its commit let them through one by one (see bench/README.md). So a transaction
+  takes the head only if it is free (``SKIP LOCKED``): then it chains its entries, and any
+  queued ones, as SQLite does; when another holds the head, it writes its entries to
+  ``audit_queue`` instead, commits without waiting, and tries to chain the queue once its
+  connection is back in the pool. Whatever is still queued then is chained by the next
+  transaction that takes the head, the 5 s sweep, or ``crisisline audit verify``.
 """
 from __future__ import annotations
 
@@ -196,6 +196,10 @@ def _write_pending_entries(session: Session) -> None:
     if session.get_bind().dialect.name == "sqlite":
         _append_to_chain(session, entries)
         return
+    head = _head_unless_busy(session)
+    if head is not None:  # nobody else is chaining: chain here, and whatever was queued
+        _chain_with_queued(session, head, entries)
+        return
     session.add_all(AuditQueued(**fields) for fields in entries)
     session.flush()
     session.info["audit_queued"] = session.get_bind()
@@ -225,32 +229,43 @@ def _chain_queued_entries(session: Session, transaction) -> None:
 def chain_queued(bind=None) -> int:
     """Chain every queued entry; returns how many this call chained.
 
-    Gives up at once when another process holds the chain head: that process looks for
-    queued entries again after its own commit, so whatever it could not yet see when it
-    began is chained by it or by whoever takes the head next."""
+    Gives up at once when another transaction holds the chain head: it chains whatever is
+    queued when it takes the head, and what is queued after that is chained by the next
+    transaction to take it, the committer's own try after its commit, or the sweep."""
     chained = 0
     while True:
         with Session(bind=bind or db().get_bind(),
                      join_transaction_mode="create_savepoint") as session:
             if session.scalar(select(AuditQueued.id).limit(1)) is None:
                 return chained
-            head = session.execute(
-                select(AuditChainHead).where(AuditChainHead.id == 1)
-                .with_for_update(skip_locked=True)).scalar_one_or_none()
+            head = _head_unless_busy(session)
             if head is None:
-                return chained  # another process is chaining
+                return chained
             # no need to wait for the disk: a chaining lost in a crash loses nothing, its
             # entries are still queued (committed, durably, with their changes)
             session.execute(text("SET LOCAL synchronous_commit = off"))
-            queued = session.scalars(select(AuditQueued).order_by(AuditQueued.id)
-                                     .limit(CHAIN_BATCH)).all()
-            if not queued:
-                return chained
-            _append_to_chain(session, [item.fields() for item in queued], head)
-            session.execute(delete(AuditQueued).where(
-                AuditQueued.id.in_([item.id for item in queued])))
+            count = _chain_with_queued(session, head, [])
             session.commit()
-            chained += len(queued)
+            if not count:
+                return chained
+            chained += count
+
+
+def _head_unless_busy(session: Session) -> AuditChainHead | None:
+    return session.execute(select(AuditChainHead).where(AuditChainHead.id == 1)
+                           .with_for_update(skip_locked=True)
+                           .execution_options(populate_existing=True)).scalar_one_or_none()
+
+
+def _chain_with_queued(session: Session, head: AuditChainHead, entries: list[dict]) -> int:
+    """Chain the queued entries (oldest first, a batch at most), then ``entries``."""
+    queued = session.scalars(select(AuditQueued).order_by(AuditQueued.id)
+                             .limit(CHAIN_BATCH)).all()
+    _append_to_chain(session, [item.fields() for item in queued] + entries, head)
+    if queued:
+        session.execute(delete(AuditQueued).where(
+            AuditQueued.id.in_([item.id for item in queued])))
+    return len(queued) + len(entries)
 
 
 def queued_count(session: Session | None = None) -> int:

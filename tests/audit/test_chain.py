@@ -210,40 +210,57 @@ def test_the_chain_stays_linear_when_many_transactions_append_at_once(app):
 
 
 @needs_postgres
-def test_on_postgresql_an_entry_is_queued_with_its_change_and_chained_after_the_commit(
+def test_on_postgresql_a_commit_that_finds_the_head_free_chains_its_entries_itself(
         ctx, monkeypatch):
-    chained_when = []
-    monkeypatch.setattr("crisisline.audit.services.chain_queued",
-                        lambda bind: chained_when.append(bind))  # the after-commit step
+    after_commit = []
+    monkeypatch.setattr("crisisline.audit.services.chain_queued", after_commit.append)
     with ctx() as db:
-        audit.record("test.queued", object_type="thing", object_id=7)
+        audit.record("test.head_free", object_type="thing", object_id=7)
         db.commit()
-        queued = db.scalars(select(AuditQueued).where(AuditQueued.action == "test.queued")).all()
-        assert [(q.object_type, q.object_id) for q in queued] == [("thing", "7")]
-        assert chained_when, "no chaining was asked for after the commit"
-        assert not db.scalars(select(AuditEntry).where(AuditEntry.action == "test.queued")).all()
-    monkeypatch.undo()
-    with ctx() as db:
-        chained = chain_queued()
-        entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "test.queued")).one()
-        assert chained >= 1 and entry.object_id == "7"
+        entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "test.head_free")).one()
+        assert entry.object_id == "7" and after_commit == []
         assert db.scalar(select(func.count()).select_from(AuditQueued)) == 0
+
+
+@needs_postgres
+@pytest.mark.commits
+def test_on_postgresql_a_commit_that_finds_the_head_busy_queues_and_does_not_wait(app):
+    engine = app.extensions["crisisline.engine"]
+    marker = f"test.head_busy.{threading.get_ident()}"
+    with engine.connect() as other:  # another transaction is chaining: it holds the head
+        other.execute(text("SELECT * FROM audit_chain_head WHERE id = 1 FOR UPDATE"))
+        with app_context(app) as db:
+            audit.record(marker, object_type="thing", object_id=8)
+            db.commit()  # would wait here for the head, if it waited
+            queued = db.scalars(select(AuditQueued).where(AuditQueued.action == marker)).all()
+            chained = db.scalars(select(AuditEntry).where(AuditEntry.action == marker)).all()
+        assert [(q.object_type, q.object_id) for q in queued] == [("thing", "8")]
+        assert chained == []
+        other.rollback()  # that transaction ends
+    with app_context(app) as db:
+        audit.record(f"{marker}.next", object_type="thing", object_id=9)
+        db.commit()  # the next commit takes the head: the queued entry first, then its own
+        actions = db.scalars(select(AuditEntry.action).where(
+            AuditEntry.action.in_([marker, f"{marker}.next"])).order_by(AuditEntry.seq)).all()
+        assert actions == [marker, f"{marker}.next"]
+        assert not db.scalars(select(AuditQueued).where(AuditQueued.action == marker)).all()
         assert verify_chain().ok
 
 
 @needs_postgres
-def test_on_postgresql_entries_left_queued_by_a_dead_process_are_chained_by_the_next_commit(
+def test_on_postgresql_entries_left_queued_by_a_dead_process_are_chained_by_the_sweep(
         ctx, monkeypatch):
+    monkeypatch.setattr("crisisline.audit.services._head_unless_busy", lambda session: None)
     monkeypatch.setattr("crisisline.audit.services.chain_queued", lambda bind: None)
     with ctx() as db:
-        for n in range(3):  # three commits whose process died before chaining them
+        for n in range(3):  # three commits that found the head busy, then their process died
             audit.record("test.orphaned", object_type="thing", object_id=n)
             db.commit()
     monkeypatch.undo()
     with ctx() as db:
-        audit.record("test.next_commit", object_type="thing", object_id=99)
-        db.commit()  # anyone's next commit chains whatever is queued, oldest first
-        actions = db.scalars(select(AuditEntry.action).where(AuditEntry.action.in_(
-            ["test.orphaned", "test.next_commit"])).order_by(AuditEntry.seq)).all()
-        assert actions == ["test.orphaned"] * 3 + ["test.next_commit"]
+        assert chain_queued() == 3  # the 5 s sweep, or `crisisline audit verify`
+        objects = db.scalars(select(AuditEntry.object_id).where(
+            AuditEntry.action == "test.orphaned").order_by(AuditEntry.seq)).all()
+        assert objects == ["0", "1", "2"]
+        assert db.scalar(select(func.count()).select_from(AuditQueued)) == 0
         assert verify_chain().ok

@@ -156,9 +156,9 @@ def _why(times: Times, stats: Stats, doubles: int, late: int, alone: Stats) -> s
             f"{alone.p50:g} / p99 {alone.p99:g} ms for one caller alone: the routing "
             "transaction waits for CPU and for the rows other routers hold")
         if late:
-            problems.append(f"{late} contacts waited 0.5 s or more for another arrival's "
-                            "routing or the 2 s tick (a volunteer becoming ready does not "
-                            "route)")
+            problems.append(f"{late} contacts waited 0.5 s or more: every volunteer was busy "
+                            "or held by another router when they arrived, and the next "
+                            "wrap-up or arrival routed them")
     return "; ".join(problems)
 
 

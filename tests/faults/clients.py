@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 from crisisline.config import DEMO_HOTLINE
 from crisisline.realtime import NAMESPACE
 from crisisline.realtime.models import ConsoleEvent
+from hotline.models import Offer
 
 DEMO_PASSWORD = "demo-password-1"
 ACCOUNT = "AC" + "0" * 32
@@ -214,3 +215,23 @@ def newest_event_id(session: Session) -> int:
 def events_in(session: Session, rooms: list[str], after_id: int) -> dict[int, ConsoleEvent]:
     return {event.id: event for event in session.scalars(select(ConsoleEvent).where(
         ConsoleEvent.room.in_(rooms), ConsoleEvent.id > after_id))}
+
+
+def first_offer(session, volunteer_id: int, seconds: float):
+    """The volunteer's first offer, looked for until one is made or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with session() as db:
+            offer = db.scalars(select(Offer).where(Offer.user_id == volunteer_id)
+                               .order_by(Offer.id)).first()
+        if offer is not None:
+            return offer
+        time.sleep(0.2)
+    return None
+
+
+def unheard(console: Console, events: dict[int, ConsoleEvent], seconds: float) -> list:
+    """The events ``console`` has not heard after waiting up to ``seconds``, by name."""
+    if console.hears_all(set(events), seconds):
+        return []
+    return sorted((events[i].name, i) for i in set(events) - console.event_ids())

@@ -30,11 +30,11 @@ from crisisline.config import DEMO_HOTLINE
 from crisisline.realtime import user_room
 from crisisline.realtime.console import rooms_for
 from crisisline.realtime.models import ConsoleEvent
-from hotline.models import Channel, Contact, ContactMessage, ContactStatus, Offer, Priority
+from hotline.models import Channel, Contact, ContactMessage, ContactStatus, Priority
 from tests.conftest import needs_postgres
 from tests.faults.clients import (DEMO_PASSWORD, Console, Twilio, badly_answered,
                                   browser_session, database, events_in, login_form,
-                                  newest_event_id, seeded_demo)
+                                  first_offer, newest_event_id, seeded_demo, unheard)
 from tests.faults.processes import running_hotline
 
 FROZEN_SECONDS = 15  # how long Redis hangs
@@ -143,7 +143,6 @@ def test_a_frozen_redis_hangs_no_webhook_chat_or_sign_in_and_loses_nothing(
                 time.sleep(max(0.0, paced_from + second - time.monotonic()))
             time.sleep(max(0.0, frozen_at + FROZEN_SECONDS - time.monotonic()))
             frozen_answers = twilio.answers[sent_before:]
-        thawed_at = time.monotonic()
 
         assert badly_answered(twilio.answers, WEBHOOK_SECONDS) == [], \
             f"{len(frozen_answers)} webhooks while Redis was frozen\n{hotline.tails()}"
@@ -182,12 +181,7 @@ def test_a_frozen_redis_hangs_no_webhook_chat_or_sign_in_and_loses_nothing(
         assert calls[in_danger].priority == Priority.IMMINENT
 
         # the queue moves again: the volunteer is offered the caller in danger first
-        offer = None
-        while offer is None and time.monotonic() - thawed_at < RECOVERY_SECONDS:
-            time.sleep(0.2)
-            with session() as db:
-                offer = db.scalars(select(Offer).where(Offer.user_id == volunteer_id)
-                                   .order_by(Offer.id)).first()
+        offer = first_offer(session, volunteer_id, RECOVERY_SECONDS)
         assert offer is not None, \
             f"no offer within {RECOVERY_SECONDS} s of Redis thawing\n{hotline.tails()}"
         assert offer.contact_id == calls[in_danger].id
@@ -199,11 +193,9 @@ def test_a_frozen_redis_hangs_no_webhook_chat_or_sign_in_and_loses_nothing(
                 ConsoleEvent.name == "contact.offered",
                 ConsoleEvent.room == user_room(volunteer_id))) is not None
             supervisors = events_in(db, rooms, connected_at)
-        heard = supervisor_console.hears_all(set(supervisors), DELIVERY_SECONDS)
-        missing = sorted((supervisors[i].name, i) for i in
-                         set(supervisors) - supervisor_console.event_ids())
-        assert heard, (f"the supervisor never heard {len(missing)} of {len(supervisors)} "
-                       f"events: {missing[:10]}\n{hotline.tails()}")
+        missing = unheard(supervisor_console, supervisors, DELIVERY_SECONDS)
+        assert not missing, (f"the supervisor never heard {len(missing)} of {len(supervisors)} "
+                             f"events: {missing[:10]}\n{hotline.tails()}")
 
     result = crisisline("audit", "verify", check=False)
     assert result.returncode == 0, result.stderr

@@ -22,10 +22,11 @@ from crisisline.config import DEMO_HOTLINE
 from crisisline.realtime import user_room
 from crisisline.realtime.console import rooms_for
 from crisisline.realtime.models import ConsoleEvent
-from hotline.models import Channel, Contact, ContactMessage, ContactStatus, Offer, Priority
+from hotline.models import Channel, Contact, ContactMessage, ContactStatus, Priority
 from tests.conftest import needs_postgres
 from tests.faults.clients import (Console, Twilio, badly_answered, browser_session, database,
-                                  events_in, newest_event_id, seeded_demo)
+                                  events_in, first_offer, newest_event_id, seeded_demo,
+                                  unheard)
 from tests.faults.processes import running_hotline
 
 OUTAGE_SECONDS = 30  # as long as the issue says Redis is gone
@@ -87,7 +88,6 @@ def test_a_30_second_redis_outage_loses_no_call_text_or_console_event(
         time.sleep(max(0.0, outage_began + OUTAGE_SECONDS - time.monotonic()))
         outage_answers = twilio.answers[sent_before:]
         private_redis.start()  # back on the same port, empty
-        back_at = time.monotonic()
 
         assert badly_answered(twilio.answers, WEBHOOK_SECONDS) == [], \
             f"{len(outage_answers)} webhooks during the outage\n{server_output.tail()}"
@@ -113,12 +113,7 @@ def test_a_30_second_redis_outage_loses_no_call_text_or_console_event(
         assert calls[in_danger].priority == Priority.IMMINENT
 
         # the queue moves again: the volunteer is offered the caller in danger first
-        offer = None
-        while offer is None and time.monotonic() - back_at < RECOVERY_SECONDS:
-            time.sleep(0.2)
-            with session() as db:
-                offer = db.scalars(select(Offer).where(Offer.user_id == volunteer_id)
-                                   .order_by(Offer.id)).first()
+        offer = first_offer(session, volunteer_id, RECOVERY_SECONDS)
         assert offer is not None, \
             f"no offer within {RECOVERY_SECONDS} s of Redis returning\n{hotline.tails()}"
         assert offer.contact_id == calls[in_danger].id
@@ -133,11 +128,9 @@ def test_a_30_second_redis_outage_loses_no_call_text_or_console_event(
             supervisors = events_in(db, rooms, connected_at)
         assert volunteer_console.hears_all({offered}, DELIVERY_SECONDS), \
             f"the volunteer never heard of its offer\nserver:\n{server_output.tail()}"
-        heard = supervisor_console.hears_all(set(supervisors), DELIVERY_SECONDS)
-        missing = sorted((supervisors[i].name, i) for i in
-                         set(supervisors) - supervisor_console.event_ids())
-        assert heard, (f"the supervisor never heard {len(missing)} of {len(supervisors)} "
-                       f"events: {missing[:10]}\nserver:\n{server_output.tail()}")
+        missing = unheard(supervisor_console, supervisors, DELIVERY_SECONDS)
+        assert not missing, (f"the supervisor never heard {len(missing)} of {len(supervisors)} "
+                             f"events: {missing[:10]}\nserver:\n{server_output.tail()}")
         since_the_outage = [e for e in supervisors.values() if e.id > max(before)]
         assert len(since_the_outage) >= OUTAGE_SECONDS  # each call and text changed the queue
         assert {"user_id": volunteer_id, "state": "offered"} in \

@@ -103,9 +103,9 @@ def _measure(backend: str, url: str, instance, cases: int, scale: str) -> Result
     if result.status == "fail":
         result.why = (f"{result.ratio:g}x: a transition is {statements.per_operation():.0f} "
                       "SQL round trips (the case, the access check, the deadline, the history "
-                      "row, the audit entry, the console events; on PostgreSQL the audit "
-                      "entry's chaining after the commit) and the ORM's work around them, "
-                      "against one INSERT")
+                      "row, the audit chain head and entry, the console events: one INSERT "
+                      "per console event on SQLite, one for all on PostgreSQL) and the ORM's "
+                      "work around them, against one INSERT")
     return result
 
 

@@ -15,7 +15,7 @@ from casework import deadlines
 from casework.models import Alert
 from crisisline.database import db, utcnow
 from crisisline.i18n import DEADLINE_LABELS
-from crisisline.twilio_rest import Text, text_each_once
+from crisisline.twilio_rest import TEXT_CHUNK, Text, text_each_once
 
 log = logging.getLogger(__name__)
 UNSENT_AFTER = timedelta(minutes=1)  # an alert not texted by then lost its send
@@ -49,14 +49,18 @@ def fire_due_deadlines() -> int:
 
 @shared_task
 def text_alerts(alert_ids: list[int]) -> list[str]:
-    """Text each alert to its recipient, at most once (see ``text_each_once``); an alert
-    already texted, or being texted by another worker, is skipped."""
-    alerts = db.scalars(select(Alert).where(Alert.id.in_(alert_ids), Alert.sms_status.is_(None))
-                        .order_by(Alert.id).with_for_update(skip_locked=True)).all()
-    texts = [Text(alert.recipient.phone, alert_text(alert), _marker(alert),
-                  f"alert {alert.id}") for alert in alerts]
-    outcomes = dict(zip((alert.id for alert in alerts),
-                        text_each_once(texts, current_app.config["TWILIO_FROM_NUMBER"])))
+    """Text each alert to its recipient, at most once (see ``text_each_once``), a chunk at
+    a time; an alert already texted, or being texted by another worker, is skipped."""
+    outcomes: dict[int, str] = {}
+    for first in range(0, len(alert_ids), TEXT_CHUNK):
+        # locked and checked right before it is marked: a chunk waits for no other's texts
+        alerts = db.scalars(select(Alert).where(
+            Alert.id.in_(alert_ids[first:first + TEXT_CHUNK]), Alert.sms_status.is_(None))
+            .order_by(Alert.id).with_for_update(skip_locked=True)).all()
+        texts = [Text(alert.recipient.phone, alert_text(alert), _marker(alert),
+                      f"alert {alert.id}") for alert in alerts]
+        outcomes.update(zip((alert.id for alert in alerts),
+                            text_each_once(texts, current_app.config["TWILIO_FROM_NUMBER"])))
     db.commit()
     return [outcomes.get(alert_id, "skipped") for alert_id in alert_ids]
 

@@ -79,41 +79,40 @@ def text_once(to: str | None, sender: str | None, body: str, mark: Callable[...,
     return text_each_once([Text(to, body, mark, what)], sender)[0]
 
 
-TEXT_CHUNK = 10  # texts marked "sending" together: the most a crash can leave unsent
+TEXT_CHUNK = 10  # texts a caller marks "sending" together: the most a crash leaves unsent
 
 
 def text_each_once(texts: list[Text], sender: str | None) -> list[str]:
-    """Send each SMS at most once; returns each one's outcome.
+    """Send each SMS at most once, for records the caller has locked and checked unsent;
+    returns each one's outcome.
 
-    ``sending`` is committed before Twilio is called, so a worker that dies mid-way leaves
-    the text marked and no retry or second delivery can send it again; then ``sent`` (with
-    Twilio's sid), ``failed``, or ``not_sent`` when Twilio, the sender or the recipient's
-    number is missing. Texts are marked ``TEXT_CHUNK`` at a time: two commits per chunk,
-    and a crash strands at most one chunk as ``sending``, never texted."""
+    ``sending`` is committed on all of them before Twilio is called (one commit, which
+    also ends the caller's locks), so a worker that dies mid-way leaves them marked and no
+    retry or second delivery can send one again; then ``sent`` (with Twilio's sid),
+    ``failed``, or ``not_sent`` when Twilio, the sender or the recipient's number is
+    missing. A crash strands what was marked and not yet sent: callers with many texts
+    hand them over ``TEXT_CHUNK`` at a time, each chunk locked and checked afresh."""
     client = rest_client()
     outcomes: list[str | None] = [None] * len(texts)
-    for first in range(0, len(texts), TEXT_CHUNK):
-        chunk = range(first, min(first + TEXT_CHUNK, len(texts)))
-        for index in chunk:
-            if client is None or not sender or not texts[index].to:
-                log.error("%s not texted: Twilio, the sender or the recipient's number is "
-                          "missing", texts[index].what)
-                outcomes[index] = _mark(texts[index], "not_sent")
-            else:
-                _mark(texts[index], "sending")
-        db.commit()
-        for index in chunk:
-            if outcomes[index] is not None:
-                continue
-            text = texts[index]
-            try:
-                message = client.messages.create(to=text.to, from_=sender, body=text.body)
-            except TwilioException:
-                log.exception("texting %s failed", text.what)
-                outcomes[index] = _mark(text, "failed")
-            else:
-                outcomes[index] = _mark(text, "sent", message.sid)
-        db.commit()
+    for index, text in enumerate(texts):
+        if client is None or not sender or not text.to:
+            log.error("%s not texted: Twilio, the sender or the recipient's number is "
+                      "missing", text.what)
+            outcomes[index] = _mark(text, "not_sent")
+        else:
+            _mark(text, "sending")
+    db.commit()
+    for index, text in enumerate(texts):
+        if outcomes[index] is not None:
+            continue
+        try:
+            message = client.messages.create(to=text.to, from_=sender, body=text.body)
+        except TwilioException:
+            log.exception("texting %s failed", text.what)
+            outcomes[index] = _mark(text, "failed")
+        else:
+            outcomes[index] = _mark(text, "sent", message.sid)
+    db.commit()
     return outcomes
 
 

@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
 
 from casework import deadlines, services
-from casework.models import Alert
+from casework.models import Alert, Case
 from casework.tasks import text_alerts
 from crisisline.database import utcnow
-from crisisline.twilio_rest import recorded_requests
+from crisisline.twilio_rest import TEXT_CHUNK, recorded_requests
 from tests.world import build_world
 
 SID, TOKEN, SENDER = "AC" + "1" * 32, "2" * 32, "+8610000000000"
@@ -96,30 +97,60 @@ def test_nothing_is_texted_when_twilio_is_not_configured(app, ctx, overdue_case)
     assert alerts and all(alert.sms_status is None for alert in alerts)
 
 
-def test_a_crash_in_the_middle_of_a_batch_strands_at_most_one_chunk(app, twilio, monkeypatch):
-    from types import SimpleNamespace
+def many_alerts(ctx, case_id: int, count: int) -> list[int]:
+    """``count`` alerts for the case's owner, each with a text of its own."""
+    with ctx() as db:
+        owner = db.get(Case, case_id).owner_id
+        alerts = [Alert(recipient_id=owner, case_id=case_id, kind=f"test_step_{n}")
+                  for n in range(count)]
+        db.add_all(alerts)
+        db.commit()
+        return [alert.id for alert in alerts]
 
-    from crisisline.twilio_rest import TEXT_CHUNK, Text, text_each_once
 
+def fake_twilio(monkeypatch, during_send=None):
+    """Twilio's far side, answering each send; ``during_send(n)`` runs inside the n-th."""
+    sent: list[str] = []
+
+    def create(to, from_, body):
+        sent.append(body)
+        if during_send is not None:
+            during_send(len(sent))
+        return SimpleNamespace(sid=f"SM{len(sent)}")
+    monkeypatch.setattr("crisisline.twilio_rest.rest_client",
+                        lambda: SimpleNamespace(messages=SimpleNamespace(create=create)))
+    return sent
+
+
+def test_a_crash_in_the_middle_of_a_batch_strands_at_most_one_chunk(app, ctx, twilio,
+                                                                    overdue_case, monkeypatch):
     class WorkerKilled(BaseException):
         pass
 
-    calls = []
+    def crash(n):
+        if n == TEXT_CHUNK + 5:
+            raise WorkerKilled  # the worker dies during this Twilio call
+    fake_twilio(monkeypatch, crash)
+    ids = many_alerts(ctx, overdue_case, 3 * TEXT_CHUNK)
+    with pytest.raises(WorkerKilled):
+        text_alerts.delay(ids).get()
+    with ctx() as db:
+        status = dict(db.execute(select(Alert.id, Alert.sms_status).where(Alert.id.in_(ids)))
+                      .tuples().all())
+    assert [status[i] for i in ids[:TEXT_CHUNK]] == ["sent"] * TEXT_CHUNK
+    assert [status[i] for i in ids[TEXT_CHUNK:2 * TEXT_CHUNK]] == ["sending"] * TEXT_CHUNK
+    assert [status[i] for i in ids[2 * TEXT_CHUNK:]] == [None] * TEXT_CHUNK  # the sweep's
 
-    def create(to, from_, body):
-        calls.append(to)
-        if len(calls) == TEXT_CHUNK + 5:
-            raise WorkerKilled  # the process dies during this Twilio call
-        return SimpleNamespace(sid=f"SM{len(calls)}")
-    monkeypatch.setattr("crisisline.twilio_rest.rest_client",
-                        lambda: SimpleNamespace(messages=SimpleNamespace(create=create)))
-    status: dict[int, str] = {}
-    texts = [Text(f"+861380000{n:04d}", "body", lambda s, sid, n=n: status.__setitem__(n, s),
-                  f"text {n}") for n in range(3 * TEXT_CHUNK)]
-    with app.app_context(), pytest.raises(WorkerKilled):
-        text_each_once(texts, SENDER)
-    stranded = [n for n, s in status.items() if s == "sending"]
-    assert [status[n] for n in range(TEXT_CHUNK + 4)] == ["sent"] * (TEXT_CHUNK + 4)
-    assert stranded == list(range(TEXT_CHUNK + 4, 2 * TEXT_CHUNK))  # never texted twice
-    assert not any(n in status for n in range(2 * TEXT_CHUNK, 3 * TEXT_CHUNK))  # left unsent:
-    # the poll's sweep texts them
+
+def test_a_second_task_for_the_same_alerts_mid_send_texts_none_twice(app, ctx, twilio,
+                                                                     overdue_case, monkeypatch):
+    ids = many_alerts(ctx, overdue_case, 3 * TEXT_CHUNK)
+
+    def sweep_arrives(n):
+        if n == 1:  # the poll's sweep sent the same alerts again while these go out
+            text_alerts(ids)  # that task, run by another worker meanwhile
+    sent = fake_twilio(monkeypatch, sweep_arrives)
+    text_alerts.delay(ids).get()
+    assert len(sent) == len(set(sent)) == len(ids)
+    with ctx() as db:
+        assert set(db.scalars(select(Alert.sms_status).where(Alert.id.in_(ids)))) == {"sent"}

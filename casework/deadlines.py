@@ -1,10 +1,10 @@
 """Durable deadlines: rows in the database, settled by the workflow, fired by a poller.
 
-No deadline lives in a Celery countdown: every worker asks for a poll of the due rows every
-second (``crisisline.celery_app.DeadlinePoller``), so the polls go on while any worker
-lives; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL lets several pollers fire batches side by
-side and never one deadline twice, and a worker that dies mid-way leaves its rows pending
-for the next poll.
+No deadline lives in a Celery countdown: every worker polls the due rows every second in a
+thread of its own (``crisisline.celery_app.DeadlinePoller``), so the polls go on while any
+worker lives, broker or not; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL lets several pollers
+fire batches side by side and never one deadline twice, and a worker that dies mid-way
+leaves its rows pending for the next poll.
 """
 from __future__ import annotations
 

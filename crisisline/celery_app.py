@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import logging
+import threading
+
 from celery import Celery, Task, bootsteps
+from celery.signals import worker_process_init
 from flask import Flask, g
 from kombu.exceptions import OperationalError
 
 from crisisline import redis_waits
+
+log = logging.getLogger(__name__)
 
 # Sending a task to a frozen or unreachable Redis must not hang the webhook that sends it
 # after its commit (see ``crisisline.redis_waits``). One publish waits at most
@@ -47,30 +53,41 @@ def periodic_tasks(app: Flask) -> dict:
 
 
 class DeadlinePoller(bootsteps.StartStopStep):
-    """Every worker asks for a deadline poll each interval, not the scheduler alone.
+    """Every worker fires due deadlines itself, each interval, in a thread of its own.
 
-    Deadlines must fire while any worker lives: with the poll on the one scheduler, a
-    crash of its worker would stop every deadline until it was restarted. The polls of
-    several workers never fire one deadline twice (``casework.deadlines.fire_due``), and a
-    poll request that waited longer than an interval is dropped as stale."""
-
-    requires = {"celery.worker.components:Timer"}
+    Deadlines must fire while any worker lives, and while the broker is down or slow:
+    with the poll on the one scheduler, a crash of its worker stopped every deadline until
+    it was restarted, and a poll sent as a task waited behind the queue's backlog. The
+    polls of several workers never fire one deadline twice
+    (``casework.deadlines.fire_due``). The texts they raise still go through the broker;
+    a lost send is swept up by a later poll."""
 
     def __init__(self, worker, **kwargs):
         super().__init__(worker, **kwargs)
-        self.timer_ref = None
+        self.stopping = threading.Event()
 
     def start(self, worker):
-        seconds = worker.app.conf.deadline_poll_seconds
-        self.timer_ref = worker.timer.call_repeatedly(
-            seconds, lambda: worker.app.send_task("casework.tasks.fire_due_deadlines",
-                                                  expires=seconds),
-            priority=10)
+        self.stopping.clear()
+        threading.Thread(target=self.poll, args=(worker.app,), daemon=True,
+                         name="deadline-poller").start()
 
     def stop(self, worker):
-        if self.timer_ref is not None:
-            self.timer_ref.cancel()
-            self.timer_ref = None
+        self.stopping.set()
+
+    def poll(self, celery: Celery) -> None:
+        fire_due_deadlines = celery.tasks["casework.tasks.fire_due_deadlines"]
+        while not self.stopping.wait(celery.conf.deadline_poll_seconds):
+            try:
+                fire_due_deadlines()  # run here, in its application context, not sent
+            except Exception:  # noqa: BLE001  (logged; the next poll tries again)
+                log.exception("deadline poll failed")
+
+
+def _fresh_connections_after_fork(app: Flask):
+    def dispose(**_kwargs):
+        # a pool process must not share the parent's database connections (the poller's)
+        app.extensions["crisisline.engine"].dispose(close=False)
+    return dispose
 
 
 def create_celery(app: Flask) -> Celery:
@@ -125,6 +142,7 @@ def create_celery(app: Flask) -> Celery:
             pause_broker_sends_after_failure=True,
         )
     celery.steps["worker"].add(DeadlinePoller)
+    worker_process_init.connect(_fresh_connections_after_fork(app), weak=False)
     celery.set_default()
     app.extensions["celery"] = celery
     return celery

@@ -138,6 +138,8 @@ def on_commit(callback: Callable[[], None]) -> None:
 def _run_on_commit(session: Session) -> None:
     # each on its own: one failing send (a broker down) must not swallow the others, and
     # the data is committed already; whatever depends on a lost send is swept up later
+    if session.in_nested_transaction():
+        return  # a savepoint released: nothing is committed yet
     callbacks = session.info.pop("on_commit", [])
     _forget_transaction_info(session)
     for callback in callbacks:

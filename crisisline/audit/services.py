@@ -188,6 +188,8 @@ CHAIN_BATCH = 500
 
 @event.listens_for(Session, "before_commit")
 def _write_pending_entries(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: the entries go with the real commit
     pending: list[_Pending] = session.info.pop("audit_pending", [])
     if not pending:
         return
@@ -221,13 +223,13 @@ def _chain_queued_entries(session: Session, transaction) -> None:
     if bind is None:
         return
     try:
-        chain_queued(bind)
+        chain_queued(bind, until_empty=False)  # one pass: a request chains no more
     except Exception:  # noqa: BLE001  (the change is committed; the sweep chains it)
         logging.getLogger("crisisline").exception("chaining queued audit entries failed")
 
 
-def chain_queued(bind=None) -> int:
-    """Chain every queued entry; returns how many this call chained.
+def chain_queued(bind=None, *, until_empty: bool = True) -> int:
+    """Chain the queued entries (all of them, or one batch); returns how many.
 
     Gives up at once when another transaction holds the chain head: it chains whatever is
     queued when it takes the head, and what is queued after that is chained by the next
@@ -246,9 +248,9 @@ def chain_queued(bind=None) -> int:
             session.execute(text("SET LOCAL synchronous_commit = off"))
             count = _chain_with_queued(session, head, [])
             session.commit()
-            if not count:
-                return chained
             chained += count
+            if not count or not until_empty:
+                return chained
 
 
 def _head_unless_busy(session: Session) -> AuditChainHead | None:

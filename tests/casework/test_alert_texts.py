@@ -154,3 +154,17 @@ def test_a_second_task_for_the_same_alerts_mid_send_texts_none_twice(app, ctx, t
     assert len(sent) == len(set(sent)) == len(ids)
     with ctx() as db:
         assert set(db.scalars(select(Alert.sms_status).where(Alert.id.in_(ids)))) == {"sent"}
+
+
+def test_a_network_error_on_one_text_fails_that_one_and_the_others_still_go(
+        app, ctx, twilio, overdue_case, monkeypatch):
+    import requests
+
+    def network_down_once(n):
+        if n == 3:
+            raise requests.ConnectionError("connection reset")  # not wrapped by twilio
+    sent = fake_twilio(monkeypatch, network_down_once)
+    ids = many_alerts(ctx, overdue_case, TEXT_CHUNK)
+    outcomes = text_alerts.delay(ids).get()
+    assert outcomes == ["sent"] * 2 + ["failed"] + ["sent"] * (TEXT_CHUNK - 3)
+    assert len(sent) == TEXT_CHUNK

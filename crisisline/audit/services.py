@@ -28,7 +28,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Iterable
 
 from flask import g, has_request_context, request
-from sqlalchemy import delete, event, func, inspect, select, text
+from sqlalchemy import delete, event, inspect, select, text
 from sqlalchemy.orm import Session
 
 from crisisline.audit.models import (GENESIS_HASH, AuditChainHead, AuditCheck,
@@ -184,6 +184,7 @@ def _walk(session: Session, rows: Iterable[AuditEntry], prev_hash: str, count: i
 # -- chaining ------------------------------------------------------------------------------
 
 CHAIN_BATCH = 500
+REQUEST_PASSES = 3  # a request chains others' entries for a moment, not for a burst
 
 
 @event.listens_for(Session, "before_commit")
@@ -201,35 +202,32 @@ def _write_pending_entries(session: Session) -> None:
     head = _head_unless_busy(session)
     if head is not None:  # nobody else is chaining: chain here, and whatever was queued
         _chain_with_queued(session, head, entries)
-        return
-    session.add_all(AuditQueued(**fields) for fields in entries)
-    session.flush()
-    session.info["audit_queued"] = session.get_bind()
-
-
-@event.listens_for(Session, "after_commit")
-def _chain_when_released(session: Session) -> None:
-    bind = session.info.pop("audit_queued", None)
-    if bind is not None:
-        session.info["audit_chain"] = bind
+    else:
+        session.add_all(AuditQueued(**fields) for fields in entries)
+        session.flush()
+    # either way, look at the queue again once committed: whoever held the head meanwhile
+    # skipped, leaving its entries to this transaction (chaining here) or to the holder
+    session.info["audit_recheck"] = session.get_bind()
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _chain_queued_entries(session: Session, transaction) -> None:
-    """Chain once the committed transaction has given its connection back: a request
-    waiting for a second connection while holding its first would drain the pool under
-    load, every holder waiting for another."""
-    bind = session.info.pop("audit_chain", None) if transaction.parent is None else None
+    """Chain once the transaction has given its connection back: a request waiting for a
+    second connection while holding its first would drain the pool under load, every
+    holder waiting for another. (After a failed commit this only finds nothing to do.)"""
+    bind = session.info.pop("audit_recheck", None) if transaction.parent is None else None
     if bind is None:
         return
     try:
-        chain_queued(bind, until_empty=False)  # one pass: a request chains no more
+        chain_queued(bind, passes=REQUEST_PASSES)
     except Exception:  # noqa: BLE001  (the change is committed; the sweep chains it)
         logging.getLogger("crisisline").exception("chaining queued audit entries failed")
 
 
-def chain_queued(bind=None, *, until_empty: bool = True) -> int:
-    """Chain the queued entries (all of them, or one batch); returns how many.
+def chain_queued(bind=None, *, passes: int | None = None) -> int:
+    """Chain the queued entries, a batch a pass, until none is left or after ``passes``
+    passes; returns how many. Each pass looks again after its commit, as every holder of
+    the head does, because committers that found the head busy left their entries to it.
 
     Gives up at once when another transaction holds the chain head: it chains whatever is
     queued when it takes the head, and what is queued after that is chained by the next
@@ -249,8 +247,9 @@ def chain_queued(bind=None, *, until_empty: bool = True) -> int:
             count = _chain_with_queued(session, head, [])
             session.commit()
             chained += count
-            if not count or not until_empty:
-                return chained
+            passes = None if passes is None else passes - 1
+            if not count or passes == 0:
+                return chained  # under a sustained burst, the next holder or the sweep
 
 
 def _head_unless_busy(session: Session) -> AuditChainHead | None:
@@ -268,10 +267,6 @@ def _chain_with_queued(session: Session, head: AuditChainHead, entries: list[dic
         session.execute(delete(AuditQueued).where(
             AuditQueued.id.in_([item.id for item in queued])))
     return len(queued) + len(entries)
-
-
-def queued_count(session: Session | None = None) -> int:
-    return (session or db()).scalar(select(func.count()).select_from(AuditQueued))
 
 
 def _entry_fields(item: _Pending) -> dict:
@@ -303,7 +298,6 @@ def _append_to_chain(session: Session, entries: list[dict],
 def _drop_pending_entries(session: Session, previous_transaction) -> None:
     if previous_transaction.parent is None:
         session.info.pop("audit_pending", None)
-        session.info.pop("audit_queued", None)
 
 
 @event.listens_for(Session, "before_flush")

@@ -1,6 +1,7 @@
 import marshmallow as ma
 
 from casework.models import RiskLevel
+from crisisline import validation
 from state_machines.case_workflow import STATES
 
 
@@ -139,7 +140,7 @@ class DocumentOut(ma.Schema):
 class FollowUpIn(ma.Schema):
     kind = ma.fields.String(required=True)
     outcome = ma.fields.String(required=True)
-    occurred_at = ma.fields.AwareDateTime(required=True)
+    occurred_at = validation.AwareDateTime(required=True)
 
 
 class FollowUpOut(ma.Schema):
@@ -172,7 +173,7 @@ class AlertOut(ma.Schema):
 
 
 class DischargeIn(ma.Schema):
-    discharged_at = ma.fields.AwareDateTime(required=True)
+    discharged_at = validation.AwareDateTime(required=True)
 
 
 class SchoolReportIn(ma.Schema):
@@ -180,7 +181,7 @@ class SchoolReportIn(ma.Schema):
     student_number = ma.fields.String(load_default=None)
     kind = ma.fields.String(required=True)
     note = ma.fields.String(load_default="")
-    report_date = ma.fields.Date(load_default=None)
+    report_date = validation.Date(load_default=None)
 
 
 class AssignIn(ma.Schema):

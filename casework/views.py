@@ -2,7 +2,6 @@
 narrowed by the access rules' scopes."""
 from __future__ import annotations
 
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import (Blueprint, Response, current_app, flash, redirect, render_template, request,
@@ -27,6 +26,7 @@ from crisisline.database import db
 from crisisline.errors import Conflict, InvalidInput
 from crisisline.i18n import STATE_LABELS
 from crisisline.pages import save
+from crisisline.validation import local_datetime
 from hotline.services import on_duty
 from hotline.wallboard import wallboard
 
@@ -226,8 +226,4 @@ def _same_site(target: str | None) -> bool:
 
 def _local_time(raw: str, field: str):
     """A browser's datetime-local value, in the centre's time zone."""
-    try:
-        zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-        return datetime.fromisoformat(raw).replace(tzinfo=zone)
-    except ValueError:
-        raise InvalidInput({field: "a date and time, e.g. 2026-11-22T09:30"}) from None
+    return local_datetime(raw, field, ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"]))

@@ -18,6 +18,7 @@ from casework.models import (Case, CaseDocument, CaseHistory, Deadline, Deadline
                              DocumentKind,
                              FollowUpContact, GuardianContactAttempt, Referral, RiskLevel)
 from casework.policy import policy
+from crisisline import validation
 from crisisline.accounts.models import HospitalKind, Organisation, OrgKind, Role, User
 from crisisline.database import db, utcnow
 from crisisline.errors import InvalidInput
@@ -34,14 +35,21 @@ ELIGIBLE_FOR_RECOVERY_CERTIFICATES = (HospitalKind.GRADE_2A_PSYCHIATRIC_DEPARTME
 
 
 def _storable(value: str) -> None:
-    if "\x00" in value:
-        raise ma.ValidationError("contains a character that cannot be stored")
+    problem = validation.text_problem(value)
+    if problem is not None:
+        raise ma.ValidationError(str(problem))
 
 
 def _text(max_length: int = 2000, **kwargs):
     """Required free text that fits its column."""
     return ma.fields.String(required=True, validate=[ma.validate.Length(min=1, max=max_length),
                                                      _storable], **kwargs)
+
+
+def _name(max_length: int = 120, **kwargs):
+    """The required name of a person."""
+    return validation.Name(required=True, validate=ma.validate.Length(min=1, max=max_length),
+                           **kwargs)
 
 
 def _choice(choices, **kwargs):
@@ -61,7 +69,7 @@ class TriageSupport(_Strict):
 
 class Dispatch(_Strict):
     risk_level = _choice(HIGH_OR_IMMINENT)
-    responder = _text(max_length=120)
+    responder = _name()
     emergency_services = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(
         EMERGENCY_SERVICES)), required=True)  # [] when none was called
 
@@ -71,8 +79,8 @@ class Escalate(Dispatch):
 
 
 class ContactGuardian(_Strict):
-    arrived_at = ma.fields.AwareDateTime(required=True)
-    watcher = _text(max_length=120)
+    arrived_at = validation.AwareDateTime(required=True)
+    watcher = _name()
 
 
 class ReferToHospital(_Strict):
@@ -90,7 +98,7 @@ class HomeSupervision(_Strict):
 
 
 class ConfirmArrival(_Strict):
-    arrived_at = ma.fields.AwareDateTime(required=True)
+    arrived_at = validation.AwareDateTime(required=True)
 
 
 class ReturnToClass(_Strict):
@@ -101,7 +109,7 @@ class ReturnToClass(_Strict):
 class StartLeave(_Strict):
     kind = _choice(("leave", "suspension"))
     reason = _choice(("home_rest", "inpatient", "guardian_took_home"))
-    expected_end = ma.fields.Date(required=True)
+    expected_end = validation.Date(required=True)
 
 
 class ApplyReturn(_Strict):

@@ -111,10 +111,14 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_request_hooks(app: Flask) -> None:
     from crisisline.audit.services import request_id
+    from crisisline.validation import check_request
 
     @app.before_request
     def _assign_request_id():
         request_id()
+
+    # bad text anywhere in a request, or JSON nested too deep, never reaches a view
+    app.before_request(check_request)
 
     @app.after_request
     def _headers(response):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_socketio import join_room
 from limits import parse
 
@@ -17,6 +18,7 @@ from crisisline.database import db
 from crisisline.errors import Conflict, DomainError, InvalidInput
 from crisisline.extensions import limiter, socketio
 from crisisline.rate_limits import hit
+from crisisline.validation import text_problem
 from crisisline.pages import save
 from hotline import intake
 from hotline.models import Contact, Channel
@@ -69,10 +71,14 @@ def _connect(_auth=None):
 def _message(data=None):
     """A student's message; the answer (the acknowledgement) says whether it was kept."""
     contact_id = session.get("chat_contact_id")
-    body = data.get("body", "") if isinstance(data, dict) else ""
+    body = data.get("body", "") if isinstance(data, dict) else None
     if not hit(MESSAGE_RATE, "chat", str(contact_id)):  # counted here if Redis fails
         return {"ok": False, "error": _("You are sending messages very fast. Please wait a "
                                         "moment; a volunteer will read everything you wrote.")}
+    # a socket event has no request for check_request to look at: its one field is checked here
+    problem = text_problem(body) if isinstance(body, str) else _l("a message must be text")
+    if problem is not None:
+        return {"ok": False, "field": "body", "error": str(problem)}
     try:
         message = intake.receive_chat(contact_id, body)
     except DomainError as error:

@@ -5,6 +5,7 @@ from wtforms.validators import DataRequired, Length
 
 from crisisline.accounts.models import Role
 from crisisline.i18n import ROLE_LABELS
+from crisisline.validation import NameRule
 
 
 class LoginForm(FlaskForm):
@@ -13,8 +14,9 @@ class LoginForm(FlaskForm):
 
 
 class CreateUserForm(FlaskForm):
-    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=80)])
-    display_name = StringField(_l("Display name"), validators=[Length(max=120)])
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=80),
+                                                       NameRule()])
+    display_name = StringField(_l("Display name"), validators=[Length(max=120), NameRule()])
     role = SelectField(_l("Role"), choices=[SelectChoice(r.value, ROLE_LABELS[r.value])
                                              for r in Role])
     organisation = StringField(_l("Organisation code"), validators=[Length(max=40)])

@@ -12,6 +12,7 @@ from crisisline import audit
 from crisisline.accounts.models import ApiToken, Membership, Organisation, Role, User
 from crisisline.database import db, utcnow
 from crisisline.errors import Conflict, InvalidInput, NotFound
+from crisisline.validation import name_problem
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("timing equaliser for unknown users")
@@ -56,6 +57,8 @@ def create_user(username: str, role: str, password: str, *, display_name: str | 
         errors["username"] = "letters, digits, '.', '_' and '-' only, at most 80 characters"
     elif User.by_username(username) is not None:
         errors["username"] = f"a user named {username!r} exists already"
+    if name_problem(display_name or "") is not None:
+        errors["display_name"] = name_problem(display_name)
     try:
         role_value = Role(role)
     except ValueError:

@@ -90,7 +90,7 @@ def admin_users():
             return redirect(url_for("accounts.admin_users"))
     users = db.scalars(select(User).order_by(User.role, User.username)).all()
     return render_template("accounts/admin_users.html", users=users, form=form,
-                           action_form=ActionForm())
+                           action_form=ActionForm()), 422 if form.is_submitted() else 200
 
 
 @blueprint.route("/admin/users/<int:user_id>/disable", methods=["POST"])

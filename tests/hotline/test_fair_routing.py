@@ -85,19 +85,22 @@ def state_of(ctx, person: Person) -> str:
         return db.get(Presence, person.user_id).state
 
 
-def offers_expire(ctx) -> None:
-    """Every pending offer runs out of time, and the scheduler's tick notices."""
+def offers_expire(ctx, world) -> None:
+    """Every pending offer of the world's centre runs out of time, and the scheduler's tick
+    notices."""
     with ctx() as db:
-        db.execute(update(Offer).where(Offer.outcome == "pending")
+        db.execute(update(Offer).where(Offer.outcome == "pending", Offer.user_id.in_(
+            [user.id for user in world.users.values()]))
                    .values(expires_at=utcnow() - timedelta(seconds=1)))
         db.commit()
     tick(ctx)
 
 
-def refusals_age(ctx, seconds: int) -> None:
-    """The declined and missed offers so far happened ``seconds`` ago."""
+def refusals_age(ctx, world, seconds: int) -> None:
+    """The world's declined and missed offers so far happened ``seconds`` ago."""
     with ctx() as db:
-        db.execute(update(Offer).where(Offer.outcome.in_(("declined", "expired")))
+        db.execute(update(Offer).where(Offer.outcome.in_(("declined", "expired")),
+                                       Offer.user_id.in_([user.id for user in world.users.values()]))
                    .values(ended_at=utcnow() - timedelta(seconds=seconds)))
         db.commit()
 
@@ -123,7 +126,7 @@ def test_a_declined_contact_goes_to_someone_else_first(app, ctx, world):
         assert db.get(Contact, contact_id).status == ContactStatus.QUEUED
         assert len(db.scalars(select(Offer).where(Offer.contact_id == contact_id)).all()) == 1
 
-    refusals_age(ctx, 121)  # past declined_offer_seconds: it may go back to them, but ...
+    refusals_age(ctx, world, 121)  # past declined_offer_seconds: it may go back to them, but ...
     second.presence("end_break")  # ... someone else who has not declined it is free: theirs
     assert pending_offer(ctx, second).contact_id == contact_id
     assert pending_offer(ctx, first) is None
@@ -140,19 +143,20 @@ def test_two_missed_offers_set_the_person_away_and_tell_supervisors(app, ctx, wo
     first = contact_of(ctx, "+8613900000011").id
     assert pending_offer(ctx, volunteer).contact_id == first
 
-    offers_expire(ctx)  # the first miss: still available, but not for the same contact
+    offers_expire(ctx, world)  # the first miss: still available, but not for the same contact
     assert state_of(ctx, volunteer) == "available"
     assert pending_offer(ctx, volunteer) is None
     text_in(app, "SM-m2", "我想找人聊聊", "+8613900000012")
     assert pending_offer(ctx, volunteer).contact_id == contact_of(ctx, "+8613900000012").id
 
-    offers_expire(ctx)  # the second miss in a row
+    offers_expire(ctx, world)  # the second miss in a row
     assert state_of(ctx, volunteer) == "away"
     text_in(app, "SM-m3", "我想找人聊聊", "+8613900000013")
     assert pending_offer(ctx, volunteer) is None  # nothing is offered to someone away
     with ctx() as db:
-        [entry] = db.scalars(select(AuditEntry).where(AuditEntry.action == "presence.away")).all()
-        assert entry.object_id == str(volunteer.user_id)
+        [entry] = db.scalars(select(AuditEntry).where(AuditEntry.action == "presence.away",
+                                                      AuditEntry.object_id == str(volunteer.user_id))).all()
+        assert entry.changes["missed_offers"] == {"new": 2}
         events = db.scalars(select(ConsoleEvent).where(
             ConsoleEvent.name == "agent.status",
             ConsoleEvent.room == queue_room(world.orgs["A"].id))).all()
@@ -162,11 +166,11 @@ def test_two_missed_offers_set_the_person_away_and_tell_supervisors(app, ctx, wo
     console = volunteer.console()  # refreshed on agent.status: told why, and how to return
     assert "暂离" in console and "我回来了" in console and "未接听" in console
     board = supervisor.browser.get("/console/supervisor/wallboard").get_data(as_text=True)
-    assert "暂离" in board and world.users["volunteer"].display_name in board
-    assert "暂离" in supervisor.console()
+    assert f'data-away-user="{volunteer.user_id}"' in board and "起暂离" in board
+    assert f'data-away-user="{volunteer.user_id}"' in supervisor.console()
 
-    volunteer.presence("come_back")
-    assert state_of(ctx, volunteer) == "available"
+    volunteer.presence("come_back")  # offered at once what came in meanwhile
+    assert state_of(ctx, volunteer) == "offered"
     assert pending_offer(ctx, volunteer).contact_id == contact_of(ctx, "+8613900000013").id
     board = supervisor.browser.get("/console/supervisor/wallboard").get_data(as_text=True)
     assert "data-away-user" not in board
@@ -194,7 +198,7 @@ def test_a_free_volunteer_is_offered_the_high_risk_text_before_routine_calls(app
 
     volunteer.presence("end_break")  # free: waits for the urgent text, not a routine call
     assert pending_offer(ctx, volunteer) is None
-    offers_expire(ctx)
+    offers_expire(ctx, world)
     assert pending_offer(ctx, volunteer).contact_id == urgent.id
     offer = pending_offer(ctx, counselor)
     assert offer is None or offer.contact_id != urgent.id

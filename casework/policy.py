@@ -33,6 +33,8 @@ class Policy:
     counselor_escalation_seconds: int = 30  # then on-duty counselors are offered it too
     rollover_seconds: int = 90  # then a call rolls over to the backup line
     text_alert_minutes: int = 5  # a high-risk text or chat unanswered: the supervisor is told
+    missed_offers_to_away: int = 2  # offers let expire in a row: the person is set away
+    declined_offer_seconds: int = 120  # a contact declined or missed never returns sooner
 
     def __post_init__(self):
         for item in fields(self):

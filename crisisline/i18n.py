@@ -83,7 +83,8 @@ DEADLINE_LABELS = {
 }
 PRESENCE_LABELS = {"offline": _l("Offline"), "available": _l("Available"),
                    "offered": _l("Being offered a contact"), "busy": _l("On a contact"),
-                   "wrap_up": _l("Wrapping up"), "break": _l("On a break")}
+                   "wrap_up": _l("Wrapping up"), "break": _l("On a break"),
+                   "away": _l("Away from the desk")}
 PRESENCE_EVENTS = {  # what a person may switch to from each state, with the button's words
     "offline": [("sign_in", _l("Go on duty"))],
     "available": [("take_break", _l("Take a break")), ("sign_out", _l("Go off duty"))],
@@ -91,6 +92,7 @@ PRESENCE_EVENTS = {  # what a person may switch to from each state, with the but
     "busy": [],  # a contact ends with its wrap-up
     "wrap_up": [("ready", _l("Ready for the next")), ("sign_out", _l("Go off duty"))],
     "offered": [],
+    "away": [("come_back", _l("I'm back")), ("sign_out", _l("Go off duty"))],
 }
 CSSRS_LABELS = {  # the C-SSRS screener's questions (past month unless said)
     "wish_dead": _l("1. Have you wished you were dead or wished you could go to sleep "
@@ -112,6 +114,16 @@ CATEGORY_LABELS = {
     "loneliness": _l("Loneliness"), "abuse": _l("Abuse"),
     "mental_illness": _l("Mental illness"), "information": _l("Information request"),
     "other": _l("Other"),
+}
+TRIAGE_CATEGORY_LABELS = {  # the risk lexicon's categories (hotline/data/risk_lexicon.json)
+    "attempt_in_progress": _l("Attempt in progress"), "dangerous_place": _l("Dangerous place"),
+    "distress": _l("Distress"), "farewell": _l("Farewell"),
+    "ideation": _l("Suicidal ideation"), "intent": _l("Intent"), "means": _l("Means"),
+    "means_in_hand": _l("Means at hand"), "method": _l("Method"),
+    "method_research": _l("Looking up methods"), "plan": _l("Plan"),
+    "preparation": _l("Preparation"), "self_harm_intent": _l("Self-harm intent"),
+    "self_harm_or_history": _l("Self-harm or history"),
+    "third_party": _l("Someone else at risk"),
 }
 WRAP_UP_LABELS = {
     "supported": _l("Supported, no further action"),
@@ -168,6 +180,7 @@ def template_globals() -> dict:
             "deadline_label": labeller(DEADLINE_LABELS),
             "presence_label": labeller(PRESENCE_LABELS), "cssrs_label": labeller(CSSRS_LABELS),
             "category_label": labeller(CATEGORY_LABELS),
+            "triage_category_label": labeller(TRIAGE_CATEGORY_LABELS),
             "delivery_label": labeller(DELIVERY_LABELS),
             "contact_status_label": labeller(CONTACT_STATUS_LABELS),
             "wrap_up_label": labeller(WRAP_UP_LABELS),

@@ -158,6 +158,8 @@ def take_in_message(contact: Contact, body: str, *, actor: str,
     message = ContactMessage(contact=contact, inbound=True, body=body, twilio_sid=twilio_sid)
     db.add(message)
     assessment = triage.assess(body)
+    message.triage = {"level": assessment.level, "score": assessment.score,
+                      "matches": assessment.explain()}  # shown on the contact page
     risk = triage.raised(contact.risk_level.value, assessment)
     if risk != contact.risk_level.value:
         contact.risk_level = RiskLevel(risk)

@@ -88,6 +88,9 @@ class ContactMessage(Base):
     sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # an SMS reply: pending → sending → sent | failed | not_sent; a chat reply: delivered
     delivery: Mapped[str | None] = mapped_column(String(20), index=True)
+    # an inbound message's triage, as it was when the message came in: level, score and
+    # the matched words with their weights (``triage.Assessment.explain``)
+    triage: Mapped[dict | None] = mapped_column(JSON, info={"sensitive": True})
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     contact: Mapped[Contact] = relationship(back_populates="messages")
@@ -130,6 +133,9 @@ class Presence(Base):
     state: Mapped[str] = mapped_column(String(20), default="offline")
     since: Mapped[datetime] = mapped_column(default=utcnow)
     languages: Mapped[str] = mapped_column(String(40), default="zh")  # "zh" or "zh,en"
+    # offers let expire since the person last answered one (accepted or declined) or came
+    # back: at the policy's ``missed_offers_to_away`` they are set away
+    missed_offers: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Offer(Base):
@@ -155,5 +161,6 @@ class Offer(Base):
     offered_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     outcome: Mapped[str] = mapped_column(String(20), default="pending")  # accepted|declined|expired
+    ended_at: Mapped[datetime | None]  # when it was accepted, declined or expired
 
     contact: Mapped[Contact] = relationship()

@@ -55,6 +55,13 @@ def screen(actor, contact_id: int, answers: dict) -> Contact:
     return contact
 
 
+def risk_words(contact: Contact) -> list[tuple[dict, ContactMessage]]:
+    """The words triage matched in a conversation's inbound messages, each with its level,
+    weight and category and the message it came in, as they were when it came in."""
+    return [(match, message) for message in contact.messages
+            if message.inbound and message.triage for match in message.triage["matches"]]
+
+
 def escalate(actor, contact_id: int, summary: str = "") -> Case:
     """A high-risk contact becomes a crisis case in ``reported`` for the on-duty team."""
     contact = _handled_contact(actor, contact_id)

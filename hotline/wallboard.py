@@ -28,6 +28,7 @@ class Wallboard:
     staff_by_status: dict[str, int]
     risky_contacts: list[Contact]
     overdue_steps: list[Deadline]
+    away: list[tuple[User, datetime]] = field(default_factory=list)  # missed offers: who, since
     contacts_by_hour: list[tuple[datetime, int]] = field(default_factory=list)
 
     @property
@@ -68,6 +69,9 @@ def wallboard(supervisor: User, now: datetime | None = None) -> Wallboard:
         Case.centre_id.in_(centres), Deadline.due_at <= now,
         Deadline.status.in_((DeadlineStatus.PENDING, DeadlineStatus.FIRED)))
         .order_by(Deadline.due_at).limit(50)).all()
+    away = db.execute(select(User, Presence.since).join(Presence, Presence.user_id == User.id)
+                      .where(Presence.centre_id.in_(centres), Presence.state == "away")
+                      .order_by(Presence.since)).all()
     queued_times = db.scalars(select(Contact.queued_at).where(
         mine, Contact.queued_at >= now - timedelta(hours=12))).all()
 
@@ -75,7 +79,7 @@ def wallboard(supervisor: User, now: datetime | None = None) -> Wallboard:
     return Wallboard(queue_length=waiting[0], longest_wait_seconds=longest,
                      answered=answered, answered_in_time=answered_in_time, abandoned=abandoned,
                      staff_by_status=staff, risky_contacts=list(risky),
-                     overdue_steps=list(overdue),
+                     overdue_steps=list(overdue), away=[tuple(row) for row in away],
                      contacts_by_hour=_by_hour(queued_times, now, hours=12))
 
 

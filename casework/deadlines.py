@@ -11,43 +11,26 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from casework import alerts
-from casework.models import Alert, Case, Deadline, DeadlineStatus
+from casework.models import DEADLINE_KINDS, Alert, Case, Deadline, DeadlineStatus
 from casework.policy import policy
 from crisisline import audit
 from crisisline.accounts.models import Membership, Role, User
 from crisisline.database import db, on_commit, utcnow
-from crisisline.i18n import DEADLINE_LABELS
 
-# every kind of deadline, with the policy's delay for it (None: always scheduled with its
-# due time); each kind's missed deadline raises an alert of its own kind, declared below
-KINDS = {
-    "responder_on_site": "responder_on_site_minutes",
-    "guardian_reached": "guardian_reached_minutes",
-    "hospital_arrival": "hospital_arrival_hours",
-    "first_follow_up": "first_follow_up_hours",
-    "follow_up": None,
-    "outpatient_follow_up": "outpatient_follow_up_days",
-    "daily_report": "daily_report_hours",
-    "leave_ending": None,
-}
 FOLLOW_UP_KINDS = ("first_follow_up", "follow_up", "outpatient_follow_up")
-MISSED = {kind: alerts.declare(f"missed_{kind}", about=alerts.CASE,
-                               label=_l("%(step)s is overdue", step=DEADLINE_LABELS[kind]))
-          for kind in KINDS}
 
 
 def schedule(case: Case, kind: str, *, due_at: datetime | None = None,
              after: datetime | None = None) -> Deadline:
     """Add a pending deadline (due after the policy's delay for ``kind``, unless given)."""
-    if kind not in KINDS or (due_at is None and KINDS[kind] is None):
+    if kind not in DEADLINE_KINDS or (due_at is None and DEADLINE_KINDS[kind] is None):
         raise ValueError(f"deadline kind {kind!r} is undeclared or needs its due time")
     if due_at is None:
-        due_at = (after or utcnow()) + policy().delay(KINDS[kind])
+        due_at = (after or utcnow()) + policy().delay(DEADLINE_KINDS[kind])
     deadline = Deadline(case_id=case.id, kind=kind, due_at=due_at)
     db.add(deadline)
     return deadline
@@ -117,7 +100,7 @@ def _fire(deadline: Deadline, recipients: list[User], now: datetime) -> list[Ale
     audit.record("deadline.missed", deadline, changes={
         "kind": {"new": deadline.kind}, "case_id": {"new": case.id},
         "due_at": {"new": deadline.due_at.isoformat()}})
-    raised = alerts.raise_alerts(MISSED[deadline.kind], recipients, case_id=case.id,
+    raised = alerts.raise_alerts(alerts.missed(deadline.kind), recipients, case_id=case.id,
                                  deadline_id=deadline.id)
     if deadline.kind == "daily_report" and case.daily_reports and case.state == "follow_up":
         schedule(case, "daily_report", due_at=deadline.due_at + timedelta(

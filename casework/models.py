@@ -242,6 +242,20 @@ class DeadlineStatus(str, enum.Enum):
     CANCELLED = "cancelled"  # the case moved on or closed
 
 
+# every kind of deadline, with the policy's delay for it (None: always scheduled with its
+# due time); a missed one raises the alert ``missed_<kind>`` (casework.alerts)
+DEADLINE_KINDS: dict[str, str | None] = {
+    "responder_on_site": "responder_on_site_minutes",
+    "guardian_reached": "guardian_reached_minutes",
+    "hospital_arrival": "hospital_arrival_hours",
+    "first_follow_up": "first_follow_up_hours",
+    "follow_up": None,
+    "outpatient_follow_up": "outpatient_follow_up_days",
+    "daily_report": "daily_report_hours",
+    "leave_ending": None,
+}
+
+
 class Deadline(Base):
     """A durable deadline: a row the scheduler polls, so none is lost with a worker."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from casework import alerts
@@ -22,8 +21,6 @@ from crisisline.database import db, on_commit, utcnow
 from hotline.models import Channel, Contact, ContactStatus
 
 WAITING = (ContactStatus.QUEUED, ContactStatus.OFFERED)
-UNANSWERED = alerts.declare("unanswered_high_risk_text", about=alerts.CONTACT,
-                            label=_l("A high-risk text or chat was left unanswered"))
 
 
 def roll_over_waiting_calls(now: datetime | None = None) -> int:
@@ -58,7 +55,8 @@ def alert_unanswered_risky_texts(now: datetime | None = None) -> int:
         supervisors = db.scalars(select(User).join(Membership).where(
             Membership.organisation_id == contact.centre_id, User.role == Role.SUPERVISOR,
             User.disabled_at.is_(None))).all()
-        alerts.raise_alerts(UNANSWERED, supervisors, contact_id=contact.id)
+        alerts.raise_alerts(alerts.UNANSWERED_HIGH_RISK_TEXT, supervisors,
+                            contact_id=contact.id)
         audit.record("contact.supervisor_alerted", contact, actor="system",
                      changes={"supervisors": {"new": [s.username for s in supervisors]}})
     return len(late)

@@ -132,6 +132,9 @@ class Presence(Base):
     languages: Mapped[str] = mapped_column(String(40), default="zh")  # "zh" or "zh,en"
 
 
+OFFER_OUTCOMES = ("pending", "accepted", "declined", "expired")
+
+
 class Offer(Base):
     """A contact offered to one person until it is accepted, declined or expires.
 
@@ -154,6 +157,6 @@ class Offer(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     offered_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
-    outcome: Mapped[str] = mapped_column(String(20), default="pending")  # accepted|declined|expired
+    outcome: Mapped[str] = mapped_column(String(20), default="pending")  # OFFER_OUTCOMES
 
     contact: Mapped[Contact] = relationship()

@@ -14,30 +14,23 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from casework.models import Alert, Case, Deadline, DeadlineStatus
+from casework import alerts
+from casework.models import DEADLINE_KINDS, Alert, Case, Deadline, DeadlineStatus
 from casework.policy import policy
 from crisisline import audit
 from crisisline.accounts.models import Membership, Role, User
 from crisisline.database import db, on_commit, utcnow
-from crisisline.realtime import emit_after_commit, user_room
 
-# what each kind of deadline waits for, in the words an alert uses
-KINDS = {
-    "responder_on_site": "responder_on_site_minutes",
-    "guardian_reached": "guardian_reached_minutes",
-    "hospital_arrival": "hospital_arrival_hours",
-    "first_follow_up": "first_follow_up_hours",
-    "outpatient_follow_up": "outpatient_follow_up_days",
-    "daily_report": "daily_report_hours",
-}
 FOLLOW_UP_KINDS = ("first_follow_up", "follow_up", "outpatient_follow_up")
 
 
 def schedule(case: Case, kind: str, *, due_at: datetime | None = None,
              after: datetime | None = None) -> Deadline:
     """Add a pending deadline (due after the policy's delay for ``kind``, unless given)."""
+    if kind not in DEADLINE_KINDS or (due_at is None and DEADLINE_KINDS[kind] is None):
+        raise ValueError(f"deadline kind {kind!r} is undeclared or needs its due time")
     if due_at is None:
-        due_at = (after or utcnow()) + policy().delay(KINDS[kind])
+        due_at = (after or utcnow()) + policy().delay(DEADLINE_KINDS[kind])
     deadline = Deadline(case_id=case.id, kind=kind, due_at=due_at)
     db.add(deadline)
     return deadline
@@ -87,20 +80,17 @@ def fire_due(now: datetime | None = None, limit: int = FIRE_BATCH) -> int:
                      .with_for_update(skip_locked=True, of=Deadline)
                      .options(selectinload(Deadline.case))).all()
     supervisors: dict[int, list[User]] = {}  # by centre
-    alerts: list[Alert] = []
+    raised: list[Alert] = []
     for deadline in due:
         centre_id = deadline.case.centre_id
         if centre_id not in supervisors:
             supervisors[centre_id] = _centre_supervisors(centre_id)
-        alerts += _fire(deadline, _alert_recipients(deadline.case, supervisors[centre_id]),
+        raised += _fire(deadline, _alert_recipients(deadline.case, supervisors[centre_id]),
                         now)
     db.flush()
-    for alert in alerts:
-        emit_after_commit("alert.raised", {"kind": alert.kind, "case_id": alert.case_id},
-                          room=user_room(alert.recipient_id))
-    if alerts and current_app.config["TWILIO_ACCOUNT_SID"]:
+    if raised and current_app.config["TWILIO_ACCOUNT_SID"]:
         from casework.tasks import text_alerts
-        on_commit(lambda ids=[alert.id for alert in alerts]: text_alerts.delay(ids))
+        on_commit(lambda ids=[alert.id for alert in raised]: text_alerts.delay(ids))
     return len(due)
 
 
@@ -110,13 +100,12 @@ def _fire(deadline: Deadline, recipients: list[User], now: datetime) -> list[Ale
     audit.record("deadline.missed", deadline, changes={
         "kind": {"new": deadline.kind}, "case_id": {"new": case.id},
         "due_at": {"new": deadline.due_at.isoformat()}})
-    alerts = [Alert(recipient_id=recipient.id, case_id=case.id, deadline_id=deadline.id,
-                    kind=f"missed_{deadline.kind}") for recipient in recipients]
-    db.add_all(alerts)
+    raised = alerts.raise_alerts(alerts.missed(deadline.kind), recipients, case_id=case.id,
+                                 deadline_id=deadline.id)
     if deadline.kind == "daily_report" and case.daily_reports and case.state == "follow_up":
         schedule(case, "daily_report", due_at=deadline.due_at + timedelta(
             hours=policy().daily_report_hours))
-    return alerts
+    return raised
 
 
 def _centre_supervisors(centre_id: int) -> list[User]:

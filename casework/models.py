@@ -5,7 +5,7 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String, Text, false
-from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship, validates
 
 from crisisline.accounts.models import Organisation, User
 from crisisline.database import Base, enum_column, utcnow
@@ -242,6 +242,20 @@ class DeadlineStatus(str, enum.Enum):
     CANCELLED = "cancelled"  # the case moved on or closed
 
 
+# every kind of deadline, with the policy's delay for it (None: always scheduled with its
+# due time); a missed one raises the alert ``missed_<kind>`` (casework.alerts)
+DEADLINE_KINDS: dict[str, str | None] = {
+    "responder_on_site": "responder_on_site_minutes",
+    "guardian_reached": "guardian_reached_minutes",
+    "hospital_arrival": "hospital_arrival_hours",
+    "first_follow_up": "first_follow_up_hours",
+    "follow_up": None,
+    "outpatient_follow_up": "outpatient_follow_up_days",
+    "daily_report": "daily_report_hours",
+    "leave_ending": None,
+}
+
+
 class Deadline(Base):
     """A durable deadline: a row the scheduler polls, so none is lost with a worker."""
 
@@ -261,7 +275,8 @@ class Deadline(Base):
 
 
 class Alert(Base):
-    """An alert to one person, e.g. a missed deadline; texted once when Twilio is set."""
+    """An alert to one person about a case or a contact, e.g. a missed deadline; texted
+    once when Twilio is set. Its kinds are declared in ``casework.alerts``."""
 
     __tablename__ = "alerts"
 
@@ -278,3 +293,11 @@ class Alert(Base):
 
     recipient: Mapped[User] = relationship()
     deadline: Mapped[Deadline | None] = relationship()
+
+    @validates("kind")
+    def _declared(self, _key: str, kind: str) -> str:
+        # a kind no console knows how to show is refused here, not found on a console
+        from casework.alerts import KINDS  # the declarations import this model
+        if kind not in KINDS:
+            raise ValueError(f"undeclared alert kind {kind!r}: declare it in casework.alerts")
+        return kind

@@ -167,6 +167,7 @@ class AlertOut(ma.Schema):
     id = ma.fields.Integer()
     kind = ma.fields.String()
     case_id = ma.fields.Integer(allow_none=True)
+    contact_id = ma.fields.Integer(allow_none=True)
     created_at = ma.fields.DateTime()
     acknowledged_at = ma.fields.DateTime(allow_none=True)
     sms_status = ma.fields.String(allow_none=True)

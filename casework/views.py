@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
 
-from casework import deadlines, services
+from casework import alerts, deadlines, services
 from casework.forms import event_data, event_form
 from casework.models import (Case, CaseDocument, DocumentKind, FollowUpContact, FollowUpKind,
                              Referral, SchoolReport, Student)
@@ -31,6 +31,7 @@ from hotline.services import on_duty
 from hotline.wallboard import wallboard
 
 blueprint = Blueprint("casework", __name__, template_folder="templates")
+blueprint.add_app_template_global(alerts.label, "alert_label")
 
 
 def _latest(model, limit: int = 50):
@@ -61,6 +62,7 @@ def supervisor_home():
 def acknowledge_alert(alert_id: int):
     services.acknowledge_alert(current_user, alert_id)
     db.commit()
+    flash(_("Alert acknowledged."), "success")
     return redirect(request.referrer if _same_site(request.referrer) else url_for("accounts.home"))
 
 

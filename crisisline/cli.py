@@ -1,12 +1,14 @@
 """The ``crisisline`` command: database, demo data, users, serving, workers and the audit."""
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from functools import wraps
 from pathlib import Path
 
@@ -163,12 +165,29 @@ def audit_verify(app: Flask):
     sys.exit(1)
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+# the loggers a level applies to: the web server, the sockets, Celery and Crisisline's own
+LOGGERS = ("", "werkzeug", "engineio", "socketio", "celery", "kombu", "crisisline")
+log_level_option = click.option(
+    "--log-level", default="info", show_default=True, type=click.Choice(LOG_LEVELS),
+    help="log messages of this level and above (each request, task, tick at info)")
+
+
+def configure_logging(level: str) -> None:
+    """Log ``level`` and above from every part of the process."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(level.upper())
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@log_level_option
 @with_app
-def serve(app: Flask, host: str, port: int):
+def serve(app: Flask, host: str, port: int, log_level: str):
     """Serve the web application and its Socket.IO endpoint."""
+    configure_logging(log_level)
     click.echo(f"Crisisline serving on http://{host}:{port}")
     run_server(app, host, port)
 
@@ -194,14 +213,25 @@ def run_server(app: Flask, host: str, port: int) -> None:
               help="run the scheduler (queue ticks, audit checks) in this worker; every "
                    "worker polls deadlines")
 @click.option("--concurrency", default=2, show_default=True, type=int)
+@log_level_option
 @with_app
-def worker(app: Flask, beat: bool, concurrency: int):
+def worker(app: Flask, beat: bool, concurrency: int, log_level: str):
     """Run a Celery worker (with the scheduler unless --no-beat)."""
+    from celery.signals import worker_ready
+    configure_logging(log_level)
+    # said at every level (``crisisline demo`` waits for it); Celery has taken sys.stdout
+    worker_ready.connect(lambda **_: print(WORKER_READY, file=sys.__stdout__, flush=True),
+                         weak=False)
     celery = app.extensions["celery"]
-    argv = ["worker", "--loglevel=INFO", f"--concurrency={concurrency}"]
+    argv = ["worker", f"--loglevel={log_level.upper()}", f"--concurrency={concurrency}"]
     if beat:
         argv.append("--beat")
+    if LOG_LEVELS.index(log_level) > LOG_LEVELS.index("info"):
+        argv.insert(0, "--quiet")  # Celery's start-up banner
     celery.worker_main(argv)
+
+
+WORKER_READY = "Crisisline worker ready"
 
 
 @main.command()
@@ -239,26 +269,53 @@ def simulate(app: Flask, calls: int, texts: int, rate: float, high_risk: float,
 
 
 @main.command()
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--port", default=5000, show_default=True, type=int,
+              help="the web server's port, e.g. --port 8080 when 5000 is taken")
 @click.option("--password", help="password for every demo user (random if not given)")
-def demo(port: int, password: str | None):
-    """init + seed-demo + web + worker on this machine; Ctrl-C stops everything."""
+@click.option("--verbose", is_flag=True,
+              help="log every request, task and queue tick, not only warnings and errors")
+def demo(port: int, password: str | None, verbose: bool):
+    """init + seed-demo + web + worker on this machine; Ctrl-C stops everything.
+
+    Only warnings and errors are logged unless --verbose; the demo users and their
+    password are printed last, once the web server and the worker are up."""
+    from crisisline.seed import DEMO_USERS
     me = [sys.executable, "-m", "crisisline.cli"]
     password = password or secrets.token_urlsafe(9)
     for step in (["init"], ["seed-demo", "--password", password]):
-        if subprocess.call(me + step) != 0:
+        done = subprocess.run(me + step, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.stderr.write(done.stdout + done.stderr)
             raise click.ClickException(f"'crisisline {step[0]}' failed")
-    children = [subprocess.Popen(me + ["worker", "--concurrency=1"]),
-                subprocess.Popen(me + ["serve", "--port", str(port)])]
-    click.echo(f"\nCrisisline demo: open http://127.0.0.1:{port} and sign in as a demo user "
-               f"above (password {password}). Ctrl-C stops it.\n")
+    level = ["--log-level", "info" if verbose else "warning"]
+    worker = subprocess.Popen(me + ["worker", "--concurrency=1", *level],
+                              stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(me + ["serve", "--port", str(port), *level])
+    children = [worker, server]
+    worker_up = threading.Event()
+    threading.Thread(target=_relay, args=(worker.stdout, worker_up), daemon=True).start()
 
     stopping = threading.Event()
     # Ctrl-C (or a service manager's SIGTERM) asks to stop; children are then ended in turn
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    url = f"http://127.0.0.1:{port}"
+    announced = False
     while not stopping.is_set() and all(child.poll() is None for child in children):
+        if not announced and worker_up.is_set() and _answers(url + "/login"):
+            announced = True
+            click.echo(f"\nCrisisline demo: open {url} (another port: crisisline demo "
+                       f"--port 8080; more log: --verbose). Ctrl-C stops it.\n"
+                       "Sign in as one of these demo users:")
+            for username, role, _name, _org, _phone in DEMO_USERS:
+                click.echo(f"  {username:<18} {role}")
+            click.echo(f"Password for every demo user: {password}")
         stopping.wait(0.5)
+    failed = not stopping.is_set()  # a child ended on its own
+    if failed:
+        which = "worker" if worker.poll() is not None else "web server"
+        hint = "" if announced else f" (is port {port} taken? choose another with --port)"
+        click.echo(f"Crisisline demo: the {which} stopped{hint}.", err=True)
     for child in children:
         if child.poll() is None:
             child.terminate()
@@ -268,6 +325,27 @@ def demo(port: int, password: str | None):
         except subprocess.TimeoutExpired:
             child.kill()
     click.echo("Crisisline demo stopped.")
+    if failed:
+        sys.exit(1)
+
+
+def _relay(output, ready: threading.Event) -> None:
+    """Pass a child's output on, noting when it says it is ready."""
+    for line in output:
+        if line.strip() == WORKER_READY:
+            ready.set()
+        else:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+
+def _answers(url: str) -> bool:
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxy
+    try:
+        with direct.open(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":

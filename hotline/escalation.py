@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from casework.models import Alert, RiskLevel
+from casework import alerts
+from casework.models import RiskLevel
 from casework.policy import policy
 from crisisline import audit
 from crisisline.accounts.models import Membership, Role, User
 from crisisline.database import db, on_commit, utcnow
-from crisisline.realtime import emit_after_commit, user_room
 from hotline.models import Channel, Contact, ContactStatus
 
 WAITING = (ContactStatus.QUEUED, ContactStatus.OFFERED)
@@ -55,12 +55,8 @@ def alert_unanswered_risky_texts(now: datetime | None = None) -> int:
         supervisors = db.scalars(select(User).join(Membership).where(
             Membership.organisation_id == contact.centre_id, User.role == Role.SUPERVISOR,
             User.disabled_at.is_(None))).all()
-        for supervisor in supervisors:
-            db.add(Alert(recipient_id=supervisor.id, contact_id=contact.id,
-                         kind="unanswered_high_risk_text"))
-            emit_after_commit("alert.raised", {"kind": "unanswered_high_risk_text",
-                                               "contact_id": contact.id},
-                              room=user_room(supervisor.id))
+        alerts.raise_alerts(alerts.UNANSWERED_HIGH_RISK_TEXT, supervisors,
+                            contact_id=contact.id)
         audit.record("contact.supervisor_alerted", contact, actor="system",
                      changes={"supervisors": {"new": [s.username for s in supervisors]}})
     return len(late)

@@ -138,6 +138,9 @@ class Presence(Base):
     missed_offers: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
+OFFER_OUTCOMES = ("pending", "accepted", "declined", "expired")
+
+
 class Offer(Base):
     """A contact offered to one person until it is accepted, declined or expires.
 
@@ -160,7 +163,7 @@ class Offer(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     offered_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
-    outcome: Mapped[str] = mapped_column(String(20), default="pending")  # accepted|declined|expired
+    outcome: Mapped[str] = mapped_column(String(20), default="pending")  # OFFER_OUTCOMES
     ended_at: Mapped[datetime | None]  # when it was accepted, declined or expired
 
     contact: Mapped[Contact] = relationship()

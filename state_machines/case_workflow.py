@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from transitions import Machine
 
+from state_machines import attach
+
 STATES = ("reported", "on_site", "guardian_contact", "hospital_transfer", "on_leave",
           "return_review", "follow_up", "closed", "withdrawn")
 INITIAL = "reported"
@@ -63,7 +65,6 @@ def bind(case) -> Machine:
     Only the declared events exist (``auto_transitions=False``), and an event fired in a
     state it does not leave from raises ``transitions.MachineError``.
     """
-    return Machine(model=case, states=list(STATES), initial=case.state,
-                   auto_transitions=False, model_attribute="state",
-                   transitions=[{"trigger": e.name, "source": e.source, "dest": e.dest}
-                                for e in EVENTS])
+    return attach(case, states=list(STATES),
+                  transitions=[{"trigger": e.name, "source": e.source, "dest": e.dest}
+                               for e in EVENTS])

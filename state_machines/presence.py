@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from transitions import Machine
 
+from state_machines import attach
+
 STATES = ("offline", "available", "offered", "busy", "wrap_up", "break", "away")
 
 TRANSITIONS = (
@@ -31,6 +33,4 @@ TRANSITIONS = (
 
 def bind(presence) -> Machine:
     """A machine driving ``presence.state``; an event not allowed raises MachineError."""
-    return Machine(model=presence, states=list(STATES), initial=presence.state,
-                   transitions=list(TRANSITIONS), auto_transitions=False,
-                   model_attribute="state")
+    return attach(presence, states=list(STATES), transitions=list(TRANSITIONS))

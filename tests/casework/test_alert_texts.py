@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from casework import deadlines, services
+from casework import alerts, deadlines, services
 from casework.models import Alert, Case
 from casework.tasks import text_alerts
 from crisisline.database import utcnow
@@ -95,6 +95,15 @@ def test_an_alert_caught_mid_send_by_a_crash_is_never_sent_again(app, ctx, twili
 def test_nothing_is_texted_when_twilio_is_not_configured(app, ctx, overdue_case):
     alerts = miss_deadlines(ctx, overdue_case)
     assert alerts and all(alert.sms_status is None for alert in alerts)
+
+
+@pytest.fixture(autouse=True)
+def step_kinds(monkeypatch):
+    """The kinds ``many_alerts`` raises (each texted with words of its own), declared for
+    these tests only."""
+    for n in range(3 * TEXT_CHUNK):
+        monkeypatch.setitem(alerts.KINDS, f"test_step_{n}",
+                            alerts.AlertKind(alerts.CASE, f"step {n}"))
 
 
 def many_alerts(ctx, case_id: int, count: int) -> list[int]:

@@ -1,0 +1,307 @@
+"""Every page renders, whatever state the records are in.
+
+One data set holds every state the models allow: cases in every workflow state, contacts in
+every status on every channel, deadlines of every kind in every status (due later, overdue,
+met, fired, cancelled), offers in every outcome, referrals, documents, follow-ups, reports
+and break-the-glass grants, each once with every optional field set and once with none.
+Every console, the case and contact pages and the audit page are then rendered as every
+role; and every alert kind declared in ``casework.alerts`` is put on the consoles about a
+case, a contact, both and neither. The states come from the declarations (enums, the
+workflow's states, ``DEADLINE_KINDS``, ``OFFER_OUTCOMES``, ``alerts.KINDS``), so a state or
+kind added later is rendered here too, and a page that cannot show it fails this test.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from itertools import cycle
+
+import pytest
+from flask_babel import force_locale
+from sqlalchemy import inspect, select
+
+from casework import alerts
+from casework.models import (DEADLINE_KINDS, Alert, Case, CaseDocument, CaseHistory, CaseNote,
+                             CaseSource, Deadline, DeadlineStatus, DocumentKind,
+                             FollowUpContact, FollowUpKind, Guardian, GuardianContactAttempt,
+                             Referral, ReportKind, RiskLevel, SchoolReport, Student)
+from crisisline import audit
+from crisisline.access.models import BreakGlassGrant
+from crisisline.accounts.models import Team
+from crisisline.database import utcnow
+from crisisline.i18n import DELIVERY_LABELS, WRAP_UP_LABELS
+from hotline.cssrs import QUESTIONS
+from hotline.models import (OFFER_OUTCOMES, CallbackAttempt, Channel, Contact, ContactMessage,
+                            ContactStatus, Offer, Presence, Priority)
+from state_machines import case_workflow, presence
+from tests.conftest import PDF, login
+from tests.world import PASSWORD
+
+CONSOLES = {  # each role's pages, beyond the case and contact pages
+    "volunteer": ["/", "/console/volunteer"],
+    "counselor": ["/", "/console/counselor"],
+    "supervisor": ["/", "/console/supervisor", "/console/supervisor/wallboard", "/audit",
+                   "/break-glass/reviews"],
+    "liaison": ["/", "/portal/hospital"],
+    "reporter": ["/", "/school"],
+    "admin": ["/", "/admin/users"],
+}
+
+
+@dataclass
+class Everything:
+    cases: list[int] = field(default_factory=list)
+    contacts: list[int] = field(default_factory=list)
+    deadlines: dict[str, int] = field(default_factory=dict)  # a fired one of each kind
+
+
+def full(record):
+    """``record`` with every optional column set: a column added later must be set here
+    too, so the pages are rendered with it."""
+    unset = [column.key for column in inspect(type(record)).columns
+             if column.nullable and getattr(record, column.key) is None]
+    assert not unset, f"{type(record).__name__}: give {unset} a value in this test"
+    return record
+
+
+def bare(record):
+    """``record`` with none of its optional columns set."""
+    for column in inspect(type(record)).columns:
+        if column.nullable and not column.primary_key:
+            assert getattr(record, column.key) is None, (type(record).__name__, column.key)
+    return record
+
+
+def build_everything(db, world) -> Everything:
+    u, o, now = world.users, world.orgs, utcnow()
+    team = db.scalar(select(Team).where(Team.centre_id == o["A"].id))
+    sources, risks = cycle(CaseSource), cycle(RiskLevel)
+    made = Everything()
+
+    for n, state in enumerate(case_workflow.STATES):
+        # a student of its own: one open case per student whatever the state
+        student = Student(school_id=o["S"].id, student_number=f"E{n}", name=f"学生{n}",
+                          birth_date=date(2010, 1, 1), class_unit_id=None,
+                          dormitory_unit_id=None)
+        db.add(student)
+        db.flush()
+        guardian = Guardian(student_id=student.id, name="家长", relation="母亲",
+                            phone="+8613900000000")
+        db.add(guardian)
+        case = Case(centre_id=o["A"].id, student_id=student.id, source=next(sources),
+                    risk_level=next(risks), state=state, owner_id=u["counselor"].id,
+                    team_id=team.id, reported_by_id=u["reporter"].id, summary="摘要",
+                    responder="到场人", watcher="监护人", hospital_id=o["H1"].id,
+                    legal_basis="guardian_consent", danger_to_others=True,
+                    daily_reports=True, leave_kind="suspension",
+                    leave_expected_end=date(2027, 1, 1), closed_at=now)
+        empty = Case(centre_id=o["A"].id, source=next(sources), risk_level=next(risks),
+                     state=state)
+        db.add_all([case, empty])
+        db.flush()
+        made.cases += [full(case).id, bare(empty).id]
+        db.add_all([
+            CaseHistory(case_id=case.id, event="open", from_state=None, to_state="reported",
+                        actor_id=None, data={}),
+            CaseHistory(case_id=case.id, event="reopen", from_state="reported", to_state=state,
+                        actor_id=u["counselor"].id, data={"reason": "理由"}),
+            Referral(case_id=case.id, hospital_id=o["H1"].id, arrived_at=None,
+                     discharged_at=None),
+            full(Referral(case_id=case.id, hospital_id=o["H1"].id, arrived_at=now,
+                          discharged_at=now)),
+            CaseNote(case_id=case.id, author_id=u["counselor"].id, body="记录"),
+            full(GuardianContactAttempt(case_id=case.id, guardian_id=guardian.id,
+                                        attempted_at=now, reached=True, note="接通",
+                                        recorded_by_id=u["counselor"].id)),
+            GuardianContactAttempt(case_id=case.id, guardian_id=None, attempted_at=now,
+                                   recorded_by_id=u["counselor"].id),
+            *(FollowUpContact(case_id=case.id, kind=kind, outcome="好转", occurred_at=now,
+                              recorded_by_id=u["counselor"].id) for kind in FollowUpKind),
+            *(CaseDocument(case_id=case.id, kind=kind, filename=f"{kind.value}.pdf",
+                           content_type="application/pdf", size=len(PDF), sha256="0" * 64,
+                           issued_by_hospital_id=o["H1"].id if i % 2 else None,
+                           uploaded_by_id=u["counselor"].id, content=PDF)
+              for i, kind in enumerate(DocumentKind)),
+        ])
+        # every kind of deadline in every status, due later and overdue
+        for kind in DEADLINE_KINDS:
+            for status in DeadlineStatus:
+                for due_at in (now + timedelta(hours=1), now - timedelta(hours=1)):
+                    settled = None if status == DeadlineStatus.PENDING else now
+                    deadline = Deadline(case_id=case.id, kind=kind, due_at=due_at,
+                                        status=status, settled_at=settled)
+                    db.add(deadline)
+                    if status == DeadlineStatus.FIRED:
+                        made.deadlines[kind] = deadline
+
+    priorities = cycle(Priority)
+    for status in ContactStatus:
+        for channel in Channel:
+            contact = Contact(
+                centre_id=o["A"].id, channel=channel,
+                twilio_sid=f"E-{status.value}-{channel.value}",
+                caller_number="+8613000000001", status=status, priority=next(priorities),
+                language="zh", answered_by_id=u["volunteer"].id,
+                handled_by_id=u["volunteer"].id, case_id=made.cases[0], risk_level=next(risks),
+                summary="摘要", categories=["family"], wrap_up_code=next(iter(WRAP_UP_LABELS)),
+                queued_at=now, offered_at=now, answered_at=now, transferred_at=now,
+                ended_at=now, wrapped_up_at=now, supervisor_alerted_at=now,
+                screening={question: True for question in QUESTIONS}, screened_at=now,
+                screened_risk=RiskLevel.HIGH)
+            empty = Contact(centre_id=o["A"].id, channel=channel, twilio_sid=None,
+                            caller_number=None, status=status, answered_by_id=None,
+                            handled_by_id=None, case_id=None, wrap_up_code=None,
+                            queued_at=None, offered_at=None, answered_at=None,
+                            transferred_at=None, ended_at=None, wrapped_up_at=None,
+                            supervisor_alerted_at=None, screening=None, screened_at=None,
+                            screened_risk=None)
+            db.add_all([contact, empty])
+            db.flush()
+            made.contacts += [full(contact).id, bare(empty).id]
+            db.add_all([ContactMessage(contact_id=contact.id, inbound=True, body="你好",
+                                       twilio_sid=None, sent_by_id=None, delivery=None),
+                        *(ContactMessage(contact_id=contact.id, inbound=False, body="在的",
+                                         sent_by_id=u["volunteer"].id, delivery=delivery)
+                          for delivery in DELIVERY_LABELS),
+                        CallbackAttempt(contact_id=contact.id, attempted_by_id=u["volunteer"].id,
+                                        reached=False, note="")])
+
+    # offers in every outcome; a person and a contact have one pending offer at most
+    people = cycle([u["volunteer"], u["counselor"], u["other_volunteer"]])
+    for outcome in OFFER_OUTCOMES:
+        for contact_id in made.contacts[:3]:
+            person = next(people)
+            if outcome == "pending" and db.scalar(select(Offer.id).where(
+                    Offer.outcome == "pending",
+                    (Offer.user_id == person.id) | (Offer.contact_id == contact_id))):
+                continue
+            db.add(Offer(contact_id=contact_id, user_id=person.id, outcome=outcome,
+                         expires_at=now + timedelta(seconds=20)))
+            db.flush()
+
+    for kind in ReportKind:
+        db.add_all([SchoolReport(school_id=o["S"].id, student_id=world.records["student"].id,
+                                 reported_by_id=u["reporter"].id, kind=kind,
+                                 report_date=date(2026, 11, 2), note="正常"),
+                    SchoolReport(school_id=o["S"].id, student_id=None,
+                                 reported_by_id=u["reporter"].id, kind=kind,
+                                 report_date=date(2026, 11, 2))])
+
+    for object_type, object_id in (("case", world.records["case_b"].id),
+                                   ("contact", world.records["contact_b"].id)):
+        for outcome in (None, "justified", "unjustified"):
+            db.add(BreakGlassGrant(
+                user_id=u["counselor"].id, object_type=object_type, object_id=object_id,
+                reason="救援中需要查看", expires_at=now + timedelta(minutes=30),
+                reviewed_by_id=u["supervisor"].id if outcome else None,
+                reviewed_at=now if outcome else None, review_outcome=outcome,
+                review_note="已核实" if outcome else None))
+    audit.record("system.check", actor="system")
+    db.flush()
+    return made
+
+
+@pytest.fixture
+def everything(ctx, world) -> Everything:
+    with ctx() as db:
+        made = build_everything(db, world)
+        db.commit()
+        return made
+
+
+@pytest.fixture
+def browsers(app, world):
+    """A signed-in browser for each role."""
+    signed_in = {}
+    for role in CONSOLES:
+        signed_in[role] = app.test_client()
+        assert login(signed_in[role], f"t_{role}", PASSWORD).status_code == 302
+    return signed_in
+
+
+def get(browser, path: str):
+    response = browser.get(path, follow_redirects=True)
+    assert response.status_code == 200, (path, response.status_code)
+    return response.get_data(as_text=True)
+
+
+def test_every_console_renders_with_every_record_state(everything, browsers):
+    for role, pages in CONSOLES.items():
+        for path in pages:
+            get(browsers[role], path)
+
+
+def test_every_case_and_contact_page_renders_for_every_role(everything, browsers):
+    pages = [*(f"/cases/{case_id}" for case_id in everything.cases),
+             *(f"/contacts/{contact_id}" for contact_id in everything.contacts)]
+    for path in pages:
+        get(browsers["supervisor"], path)  # the centre's supervisor reads every one
+        for role, browser in browsers.items():
+            status = browser.get(path).status_code
+            assert status in (200, 403), (role, path, status)  # shown, or refused: never a 500
+    for case_id in everything.cases:
+        assert "<svg" in get(browsers["supervisor"], f"/cases/{case_id}/workflow.svg")
+    for contact_id in everything.contacts:
+        get(browsers["supervisor"], f"/contacts/{contact_id}/transcript")
+
+
+def test_the_duty_panel_renders_in_every_presence_state(ctx, world, everything, browsers):
+    for state in presence.STATES:
+        with ctx() as db:
+            for role in ("volunteer", "counselor"):
+                user = world.users[role]
+                row = db.get(Presence, user.id) or Presence(user_id=user.id,
+                                                            centre_id=world.orgs["A"].id)
+                row.state = state
+                db.add(row)
+            db.commit()
+        assert f'data-presence="{state}"' in get(browsers["volunteer"], "/console/volunteer")
+        assert f'data-presence="{state}"' in get(browsers["counselor"], "/console/counselor")
+        get(browsers["supervisor"], "/console/supervisor")
+
+
+def alerts_section(page: str) -> str:
+    found = re.search(r'<div id="alerts"[^>]*>(.*?)</div>', page, re.S)
+    return found.group(1) if found else ""
+
+
+def test_every_alert_kind_shows_on_the_consoles_with_a_link_to_its_record(
+        app, ctx, world, everything, browsers):
+    case_id, contact_id = everything.cases[0], everything.contacts[0]
+    links = [(case_id, None), (None, contact_id), (case_id, contact_id), (None, None)]
+    consoles = {"counselor": "/console/counselor", "supervisor": "/console/supervisor"}
+    assert alerts.KINDS, "no alert kind is declared"
+    for kind in alerts.KINDS:
+        deadline = everything.deadlines.get(kind.removeprefix("missed_"))
+        with ctx() as db:
+            raised = [Alert(recipient_id=world.users[role].id, kind=kind, case_id=case,
+                            contact_id=contact, deadline_id=deadline.id if deadline else None,
+                            sms_status=sms)
+                      for role in consoles for (case, contact), sms in zip(
+                          links, cycle([None, "sending", "sent", "failed"]))]
+            db.add_all(raised)
+            db.commit()
+        with app.test_request_context(), force_locale("zh_Hans_CN"):
+            words = alerts.label(kind)
+        assert words != kind, f"{kind}: no words for it"
+        for role, console in consoles.items():
+            for path in (console, "/"):
+                shown = alerts_section(get(browsers[role], path))
+                assert shown.count(words) == len(links), (kind, role, path)
+                mine = [alert for alert in raised if alert.recipient_id == world.users[role].id]
+                for alert in mine:
+                    assert f'action="/alerts/{alert.id}/acknowledge"' in shown, (kind, role)
+                    if alert.case_id:
+                        assert f'href="/cases/{alert.case_id}"' in shown, (kind, role)
+                    if alert.contact_id:
+                        assert f'href="/contacts/{alert.contact_id}"' in shown, (kind, role)
+        with ctx() as db:
+            for alert in raised:
+                db.get(Alert, alert.id).acknowledged_at = utcnow()
+            db.commit()
+
+
+def test_an_alert_kind_nobody_declared_is_refused():
+    with pytest.raises(ValueError, match="undeclared alert kind"):
+        Alert(recipient_id=1, kind="something_new")

@@ -61,6 +61,7 @@ def upgrade_database(app: Flask, revision: str = "head") -> None:
     config = Config(str(MIGRATIONS.parent / "alembic.ini"))
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["configure_logger"] = False
+    config.attributes["audit_key"] = app.config["AUDIT_KEY"]  # migrations re-key the chain
     with app.extensions["crisisline.engine"].connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         # SQLite migrations rebuild tables, which it refuses while other tables point at

@@ -69,7 +69,7 @@ def upgrade() -> None:
             rekey_chain(connection, sha256_entry_hash, key, actor="system:migration",
                         reason="migration")
         except ChainBroken as broken:
-            raise RuntimeError(
+            raise ChainBroken(broken.seq,
                 f"the audit chain is broken ({broken.problem}), so it was not keyed with "
                 "CRISISLINE_AUDIT_KEY and the upgrade stopped; restore the database from a "
                 "backup whose chain verifies (crisisline audit verify on the previous "

@@ -598,12 +598,64 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def recent(limit: int = 100, actions: Iterable[str] | None = None,
-           actor_ids: Iterable[int] | None = None) -> list[AuditEntry]:
-    """The newest entries, optionally of some actions and of some actors only."""
-    query = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)
-    if actions:
-        query = query.where(AuditEntry.action.in_(list(actions)))
-    if actor_ids is not None:
-        query = query.where(AuditEntry.actor_id.in_(list(actor_ids)))
-    return list(db.scalars(query))
+# -- reading the trail ----------------------------------------------------------------------
+
+OUTCOMES = (SUCCESS, DENIED, FAILURE)
+
+
+@dataclass(frozen=True)
+class TrailFilter:
+    """What the viewer and its export narrow the trail to (each optional)."""
+
+    since: datetime | None = None  # inclusive, UTC
+    until: datetime | None = None  # exclusive, UTC
+    person_id: int | None = None  # who acted, or whose account was acted on
+    person_name: str | None = None
+    action: str | None = None
+    record_type: str | None = None
+    record_id: str | None = None
+    outcome: str | None = None
+
+    def apply(self, query):
+        if self.since is not None:
+            query = query.where(AuditEntry.occurred_at >= self.since)
+        if self.until is not None:
+            query = query.where(AuditEntry.occurred_at < self.until)
+        if self.person_name is not None:
+            # a failed sign-in names the account it was against, not an actor
+            query = query.where((AuditEntry.actor_id == self.person_id)
+                                | ((AuditEntry.object_type == "user")
+                                   & (AuditEntry.object_id == str(self.person_id))))
+        if self.action:
+            query = query.where(AuditEntry.action == self.action)
+        if self.record_type:
+            query = query.where(AuditEntry.object_type == self.record_type)
+        if self.record_id:
+            query = query.where(AuditEntry.object_id == self.record_id)
+        if self.outcome:
+            query = query.where(AuditEntry.outcome == self.outcome)
+        return query
+
+    def as_dict(self) -> dict:
+        """The filter as plain values, for the export's own audit entry."""
+        values = {"since": self.since, "until": self.until, "person": self.person_name,
+                  "action": self.action, "record_type": self.record_type,
+                  "record_id": self.record_id, "outcome": self.outcome}
+        return {name: _plain(value) for name, value in values.items() if value is not None}
+
+
+def trail_page(visible_entries, trail: TrailFilter, *, before: int | None = None,
+               limit: int = 50) -> tuple[list[AuditEntry], int | None]:
+    """One page of the entries ``visible_entries`` (a select, the reader's scope) holds,
+    newest first, older than ``before`` (keyset on ``seq``); and the ``before`` of the next
+    page, or None on the last."""
+    query = trail.apply(visible_entries)
+    if before is not None:
+        query = query.where(AuditEntry.seq < before)
+    rows = list(db.scalars(query.order_by(AuditEntry.seq.desc()).limit(limit + 1)))
+    return rows[:limit], rows[limit - 1].seq if len(rows) > limit else None
+
+
+def trail_all(visible_entries, trail: TrailFilter) -> list[AuditEntry]:
+    """Every entry the filter selects in the reader's scope, newest first (the export)."""
+    return list(db.scalars(trail.apply(visible_entries).order_by(AuditEntry.seq.desc())))

@@ -60,9 +60,12 @@ def upgrade_database(app: Flask, revision: str = "head") -> None:
     from alembic import command
     from alembic.config import Config
 
+    from crisisline.audit.services import ChainBroken
+
     config = Config(str(MIGRATIONS.parent / "alembic.ini"))
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["configure_logger"] = False
+    config.attributes["audit_key"] = app.config["AUDIT_KEY"]  # migrations re-key the chain
     with app.extensions["crisisline.engine"].connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         # SQLite migrations rebuild tables, which it refuses while other tables point at
@@ -72,7 +75,10 @@ def upgrade_database(app: Flask, revision: str = "head") -> None:
         try:
             with connection.begin():
                 config.attributes["connection"] = connection
-                command.upgrade(config, revision)
+                try:
+                    command.upgrade(config, revision)
+                except ChainBroken as broken:  # the audit key's migration, on a broken chain
+                    raise click.ClickException(str(broken)) from None
                 if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
                     raise click.ClickException("the migration left broken references")
         finally:
@@ -161,8 +167,61 @@ def audit_verify(app: Flask):
     if report.ok:
         click.echo(f"audit chain intact: {report.entries} entries")
         return
-    click.echo(f"audit chain BROKEN at entry {report.first_bad_seq}: {report.problem}", err=True)
+    where = f" at entry {report.first_bad_seq}" if report.first_bad_seq is not None else ""
+    click.echo(f"audit chain BROKEN{where}: {report.problem}", err=True)
     sys.exit(1)
+
+
+@audit.command("rotate-key")
+@with_app
+def audit_rotate_key(app: Flask):
+    """Re-key the audit chain with CRISISLINE_NEW_AUDIT_KEY.
+
+    Stop every web process and worker first. The chain is verified with the current key
+    (CRISISLINE_AUDIT_KEY, or the embedded default's instance/audit_key) and only then
+    chained again with the new one, in one transaction; an audit.rekey entry records it.
+    Then give every process the new key (the embedded default's file is replaced here)."""
+    from crisisline.audit.services import (ChainBroken, _locked_head, chain_queued,
+                                           entry_hash, key_id, rekey_chain, verify_chain)
+    old_key, new_key = app.config["AUDIT_KEY"], os.environ.get("CRISISLINE_NEW_AUDIT_KEY", "")
+    if len(new_key) < 32:
+        raise click.ClickException("set CRISISLINE_NEW_AUDIT_KEY to the new key (a random "
+                                   "string of at least 32 characters)")
+    if new_key == old_key:
+        raise click.ClickException("CRISISLINE_NEW_AUDIT_KEY is the key in use now")
+    chain_queued()
+    _locked_head(db)  # no process appends between the check and the re-keying
+    report = verify_chain()
+    if not report.ok:
+        raise click.ClickException(f"the audit chain is broken ({report.problem}); it was not "
+                                   "re-keyed")
+    kept = None if os.environ.get("CRISISLINE_AUDIT_KEY") else \
+        Path(app.instance_path) / "audit_key"
+    pending = kept.with_name("audit_key.new") if kept is not None else None
+    if pending is not None:  # written before the commit, so the new key is never lost
+        with os.fdopen(os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                       "w") as handle:
+            handle.write(new_key)
+    try:
+        count = rekey_chain(db.connection(), lambda fields: entry_hash(fields, old_key),
+                            new_key, actor=g.audit_actor, reason="rotation")
+        db.commit()
+    except BaseException as error:
+        db.rollback()
+        if pending is not None:
+            pending.unlink()
+        if isinstance(error, ChainBroken):
+            raise click.ClickException(f"the audit chain is broken ({error.problem}); it was "
+                                       "not re-keyed") from None
+        raise
+    click.echo(f"audit chain re-keyed: {count} entries, key {key_id(old_key)} -> "
+               f"{key_id(new_key)}")
+    if kept is not None:
+        os.replace(pending, kept)
+        click.echo(f"the new key is kept in {kept}")
+    else:
+        click.echo("now set CRISISLINE_AUDIT_KEY to the new key for every process and start "
+                   "them")
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")

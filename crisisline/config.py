@@ -37,6 +37,7 @@ class Settings:
     redis_url: str | None
     secret_key: str
     public_url: str
+    audit_key: str
     twilio_account_sid: str | None
     twilio_auth_token: str | None
     backup_line: str | None
@@ -57,6 +58,7 @@ class Settings:
             "ENV_NAME": self.env,
             "TESTING": self.env == "testing",
             "SECRET_KEY": self.secret_key,
+            "AUDIT_KEY": self.audit_key,
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "PUBLIC_URL": self.public_url,
@@ -126,6 +128,16 @@ def load_settings(environ: Mapping[str, str] | None = None, *, instance_path: Pa
     elif len(secret_key) < 32:
         raise ConfigError("CRISISLINE_SECRET_KEY must be at least 32 characters long")
 
+    audit_key = overrides.pop("AUDIT_KEY", None) or env.get("CRISISLINE_AUDIT_KEY")
+    if not audit_key:
+        if env_name == "production":
+            raise ConfigError("CRISISLINE_AUDIT_KEY is required when CRISISLINE_ENV=production "
+                              "(a long random string kept outside the database, the same for "
+                              "every process; it keys the audit chain)")
+        audit_key = _kept_key(instance_path, "audit_key", "CRISISLINE_AUDIT_KEY")
+    elif len(audit_key) < 32:
+        raise ConfigError("CRISISLINE_AUDIT_KEY must be at least 32 characters long")
+
     public_url = env.get("CRISISLINE_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
     parts = urlsplit(public_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -168,6 +180,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, instance_path: Pa
 
     return Settings(env=env_name, instance_path=instance_path, database_url=database_url,
                     redis_url=redis_url, secret_key=secret_key, public_url=public_url,
+                    audit_key=audit_key,
                     twilio_account_sid=sid, twilio_auth_token=token, backup_line=backup_line,
                     twilio_from_number=from_number, twilio_transport=transport,
                     break_glass_minutes=minutes, extra=overrides)
@@ -204,10 +217,18 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
 
 def _kept_secret_key(instance_path: Path) -> str:
     """The embedded default's secret key: generated on first run, then kept."""
-    key = _kept_secret(instance_path, "secret_key", lambda: secrets.token_urlsafe(48))
+    return _kept_key(instance_path, "secret_key", "CRISISLINE_SECRET_KEY",
+                     "; delete the file to generate a new one")
+
+
+def _kept_key(instance_path: Path, name: str, variable: str, remedy: str = "") -> str:
+    """A key of the embedded default (``instance/<name>``): generated on first run, then kept.
+
+    (A damaged audit key has no such remedy: the chain was keyed with it.)"""
+    key = _kept_secret(instance_path, name, lambda: secrets.token_urlsafe(48))
     if len(key) < 32:
-        raise ConfigError(f"CRISISLINE_SECRET_KEY: the kept key in {instance_path} is damaged "
-                          "(shorter than 32 characters); delete the file to generate a new one")
+        raise ConfigError(f"{variable}: the kept key in {instance_path / name} is damaged "
+                          f"(shorter than 32 characters){remedy}")
     return key
 
 

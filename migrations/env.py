@@ -30,5 +30,6 @@ if connection is not None:
 else:
     from crisisline import create_app
     app = create_app()
+    config.attributes.setdefault("audit_key", app.config["AUDIT_KEY"])  # for 0015_audit_key
     with app.extensions["crisisline.engine"].begin() as conn:
         run_migrations(conn)

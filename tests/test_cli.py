@@ -14,7 +14,8 @@ from crisisline.seed import CENTRE
 TOP_LEVEL_COMMANDS = ("init", "seed-demo", "users", "serve", "worker", "demo", "audit",
                       "simulate")
 SUBCOMMANDS = [(name,) for name in TOP_LEVEL_COMMANDS] + [
-    ("users", "create"), ("users", "disable"), ("users", "token"), ("audit", "verify")]
+    ("users", "create"), ("users", "disable"), ("users", "token"), ("audit", "verify"),
+    ("audit", "rotate-key")]
 DEMO_USERNAMES = ("demo_volunteer", "demo_counselor", "demo_supervisor", "demo_liaison",
                   "demo_reporter", "demo_admin")
 SEEDED_TABLES = ("organisations", "users", "students", "cases")
@@ -265,3 +266,55 @@ def test_audit_verify_fails_on_truncation(crisisline, cli_database_url):
     result = crisisline("audit", "verify", check=False)
     assert result.returncode != 0
     assert names_entry(result.stderr, entries - 1), result.stderr
+
+
+# -- the audit key ------------------------------------------------------------------------
+
+NEW_KEY = "the-next-audit-key-" + "n" * 32
+
+
+def test_audit_verify_with_another_key_fails_naming_the_key(crisisline, cli_database_url):
+    verified_chain_length(crisisline, cli_database_url)
+    result = crisisline("audit", "verify", check=False,
+                        env={"CRISISLINE_AUDIT_KEY": "not-the-key-" + "x" * 32})
+    assert result.returncode != 0
+    assert "CRISISLINE_AUDIT_KEY" in result.stderr and "another key" in result.stderr
+
+
+def test_rotate_key_re_keys_the_chain_and_replaces_the_kept_key(crisisline, cli_database_url):
+    entries = verified_chain_length(crisisline, cli_database_url)
+    kept = crisisline.instance_path / "audit_key"
+    old_key = kept.read_text()
+    result = crisisline("audit", "rotate-key", env={"CRISISLINE_NEW_AUDIT_KEY": NEW_KEY})
+    assert re.search(rf"re-keyed: {entries} entries", result.stdout), result.stdout
+    assert kept.read_text() == NEW_KEY
+    assert not (crisisline.instance_path / "audit_key.new").exists()
+    after = crisisline("audit", "verify")
+    assert "intact" in after.stdout
+    old = crisisline("audit", "verify", check=False, env={"CRISISLINE_AUDIT_KEY": old_key})
+    assert old.returncode != 0 and "another key" in old.stderr
+    with connect(cli_database_url) as connection:
+        rekey = connection.execute(text("SELECT actor_name FROM audit_entries WHERE action = "
+                                        "'audit.rekey'")).scalars().all()
+    assert rekey == ["system:cli:tester"]
+
+
+def test_rotate_key_refuses_a_broken_chain_and_keeps_the_key(crisisline, cli_database_url):
+    verified_chain_length(crisisline, cli_database_url)
+    kept = crisisline.instance_path / "audit_key"
+    old_key = kept.read_text()
+    with connect(cli_database_url) as connection:
+        connection.execute(text("UPDATE audit_entries SET action = 'tampered' WHERE seq = 3"))
+    result = crisisline("audit", "rotate-key", check=False,
+                        env={"CRISISLINE_NEW_AUDIT_KEY": NEW_KEY})
+    assert result.returncode != 0
+    assert names_entry(result.stderr, 3) and "not re-keyed" in result.stderr
+    assert kept.read_text() == old_key
+    assert not (crisisline.instance_path / "audit_key.new").exists()
+
+
+def test_rotate_key_needs_a_new_key_of_32_characters(crisisline, cli_database_url):
+    seeded(crisisline)
+    result = crisisline("audit", "rotate-key", check=False,
+                        env={"CRISISLINE_NEW_AUDIT_KEY": "short"})
+    assert result.returncode != 0 and "CRISISLINE_NEW_AUDIT_KEY" in result.stderr

@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 from crisisline.config import DEMO_HOTLINE, ConfigError, load_settings
 
 GOOD_SECRET = "s" * 32
+GOOD_AUDIT_KEY = "a" * 32
 
 
 @pytest.mark.parametrize(("variable", "value"), [
@@ -34,6 +35,7 @@ def test_well_formed_values_of_every_variable_are_accepted(tmp_path):
     settings = load_settings({
         "CRISISLINE_ENV": "production",
         "CRISISLINE_SECRET_KEY": GOOD_SECRET,
+        "CRISISLINE_AUDIT_KEY": GOOD_AUDIT_KEY,
         "CRISISLINE_DATABASE_URL": "sqlite:///" + str(tmp_path / "db.sqlite"),
         "CRISISLINE_REDIS_URL": "redis://cache.example.cn:6379/2",
         "CRISISLINE_PUBLIC_URL": "https://hotline.example.cn/",
@@ -44,6 +46,7 @@ def test_well_formed_values_of_every_variable_are_accepted(tmp_path):
     }, instance_path=tmp_path)
     assert settings.env == "production"
     assert settings.secret_key == GOOD_SECRET
+    assert settings.audit_key == GOOD_AUDIT_KEY
     assert settings.redis_url == "redis://cache.example.cn:6379/2"
     assert settings.public_url == "https://hotline.example.cn"
     assert settings.twilio_account_sid == "AC" + "0123456789abcdef" * 2
@@ -58,6 +61,39 @@ def test_production_without_secret_key_is_refused_naming_it(tmp_path):
         load_settings({"CRISISLINE_ENV": "production"}, instance_path=instance)
     assert "CRISISLINE_SECRET_KEY" in str(raised.value)
     assert not (instance / "secret_key").exists()  # no silently generated key either
+
+
+def test_production_without_audit_key_is_refused_naming_it(tmp_path):
+    instance = tmp_path / "instance"
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"CRISISLINE_ENV": "production", "CRISISLINE_SECRET_KEY": GOOD_SECRET},
+                      instance_path=instance)
+    assert "CRISISLINE_AUDIT_KEY" in str(raised.value)
+    assert not (instance / "audit_key").exists()  # never a key the database could sit beside
+
+
+def test_short_audit_key_is_refused_naming_it(tmp_path):
+    with pytest.raises(ConfigError, match="CRISISLINE_AUDIT_KEY"):
+        load_settings({"CRISISLINE_AUDIT_KEY": "a" * 31}, instance_path=tmp_path)
+    assert load_settings({"CRISISLINE_AUDIT_KEY": GOOD_AUDIT_KEY},
+                         instance_path=tmp_path).audit_key == GOOD_AUDIT_KEY
+
+
+def test_embedded_audit_key_is_generated_once_kept_private_and_apart_from_the_secret_key(
+        tmp_path):
+    first = load_settings({}, instance_path=tmp_path)
+    key_file = tmp_path / "audit_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert key_file.read_text().strip() == first.audit_key and len(first.audit_key) >= 32
+    assert load_settings({}, instance_path=tmp_path).audit_key == first.audit_key
+    assert first.audit_key != first.secret_key
+
+
+def test_a_damaged_kept_audit_key_is_refused_not_replaced(tmp_path):
+    (tmp_path / "audit_key").write_text("short")
+    with pytest.raises(ConfigError, match="CRISISLINE_AUDIT_KEY"):
+        load_settings({}, instance_path=tmp_path)
+    assert (tmp_path / "audit_key").read_text() == "short"
 
 
 def test_short_secret_key_is_refused_naming_it(tmp_path):
@@ -124,7 +160,8 @@ def test_a_damaged_kept_secret_key_is_refused_naming_the_file(tmp_path):
 def test_keeping_the_secret_key_leaves_no_temporary_files(tmp_path):
     load_settings({}, instance_path=tmp_path)
     load_settings({}, instance_path=tmp_path)
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["secret_key", "twilio_demo_token"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["audit_key", "secret_key",
+                                                                "twilio_demo_token"]
 
 
 def test_the_demo_signs_and_records_twilio_traffic_with_credentials_it_keeps(tmp_path):
@@ -137,7 +174,8 @@ def test_the_demo_signs_and_records_twilio_traffic_with_credentials_it_keeps(tmp
 
 @pytest.mark.parametrize("environ", [
     {"CRISISLINE_ENV": "testing"},
-    {"CRISISLINE_ENV": "production", "CRISISLINE_SECRET_KEY": "k" * 40},
+    {"CRISISLINE_ENV": "production", "CRISISLINE_SECRET_KEY": "k" * 40,
+     "CRISISLINE_AUDIT_KEY": "a" * 40},
     {"CRISISLINE_TWILIO_TRANSPORT": "live"},
 ])
 def test_no_demo_twilio_credentials_outside_the_recording_development_setup(tmp_path, environ):

@@ -93,3 +93,86 @@ def test_a_database_holding_data_upgrades_from_the_first_revision(crisisline, cl
             [("reported", False)]
         assert connection.execute(text("SELECT case_id FROM referrals")).scalar() == 1
     engine.dispose()
+
+
+# -- the audit key (0015): an earlier release's bare SHA-256 chain ------------------------
+
+def _earlier_release_chain(crisisline, cli_database_url, *, alter_seq: int | None = None):
+    """A database at the revision before the key, holding a bare SHA-256 chain of three
+    entries and an intact checkpoint, as the earlier release wrote them; returns the hashes
+    and an engine."""
+    import hashlib
+    import json
+    from datetime import datetime, timezone
+
+    import sqlalchemy as sa
+
+    from crisisline import create_app
+    from crisisline.audit.models import chained_fields
+    from crisisline.cli import upgrade_database
+    from crisisline.database import UTCDateTime
+
+    first = create_app({"DATABASE_URL": cli_database_url, "SECRET_KEY": "k" * 40},
+                       environ={"CRISISLINE_ENV": "testing"},
+                       instance_path=crisisline.instance_path)
+    upgrade_database(first, "0011_case_student_state")
+    first.extensions["crisisline.engine"].dispose()
+    engine = sa.create_engine(cli_database_url.replace("postgresql://",
+                                                       "postgresql+psycopg://", 1))
+    entries = sa.table("audit_entries", *(sa.column(name) for name in (
+        "seq", "actor_id", "actor_name", "actor_role", "action", "object_type", "object_id",
+        "request_id", "source_address", "outcome", "prev_hash", "hash")),
+        sa.column("occurred_at", UTCDateTime()), sa.column("changes", sa.JSON()))
+    checks = sa.table("audit_checks", sa.column("checked_at", UTCDateTime()),
+                      *(sa.column(name) for name in ("ok", "entries", "last_hash")))
+    previous, hashes = "0" * 64, []
+    with engine.begin() as connection:
+        for seq in (1, 2, 3):
+            row = {"seq": seq, "occurred_at": datetime(2026, 11, seq, tzinfo=timezone.utc),
+                   "actor_id": None, "actor_name": "t_old", "actor_role": None,
+                   "action": "case.read", "object_type": "case", "object_id": str(seq),
+                   "request_id": None, "source_address": "10.0.0.1", "outcome": "success",
+                   "changes": {"via": "notes"}, "prev_hash": previous}
+            canonical = json.dumps(chained_fields(row), sort_keys=True, ensure_ascii=False,
+                                   separators=(",", ":"))
+            row["hash"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+            if seq == alter_seq:
+                row["action"] = "case.list"  # edited after it was chained
+            connection.execute(sa.insert(entries).values(**row))
+            previous = row["hash"]
+            hashes.append(previous)
+        connection.execute(sa.insert(checks).values(
+            checked_at=datetime(2026, 11, 2, 12, tzinfo=timezone.utc), ok=True, entries=2,
+            last_hash=hashes[1]))
+        connection.execute(text("UPDATE audit_chain_head SET last_seq = 3, last_hash = :h"),
+                           {"h": previous})
+    return hashes, engine
+
+
+def test_an_intact_chain_of_an_earlier_release_is_verified_then_keyed(crisisline,
+                                                                      cli_database_url):
+    old_hashes, engine = _earlier_release_chain(crisisline, cli_database_url)
+    crisisline("init")
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT seq, hash, action, actor_name FROM "
+                                       "audit_entries ORDER BY seq")).all()
+    engine.dispose()
+    assert [row.seq for row in rows] == [1, 2, 3, 4]
+    assert not {row.hash for row in rows} & set(old_hashes)  # every link is keyed now
+    assert (rows[-1].action, rows[-1].actor_name) == ("audit.rekey", "system:migration")
+    result = crisisline("audit", "verify")
+    assert "intact: 4 entries" in result.stdout
+
+
+def test_a_broken_chain_of_an_earlier_release_stops_the_upgrade_naming_the_entry(
+        crisisline, cli_database_url):
+    old_hashes, engine = _earlier_release_chain(crisisline, cli_database_url, alter_seq=2)
+    result = crisisline("init", check=False)
+    assert result.returncode != 0
+    assert "entry 2 was altered" in result.stderr and "Traceback" not in result.stderr
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() \
+            == "0011_case_student_state"
+        assert [row.hash for row in connection.execute(text(
+            "SELECT hash FROM audit_entries ORDER BY seq"))] == old_hashes
+    engine.dispose()

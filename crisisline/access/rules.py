@@ -19,13 +19,14 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from flask import g, has_app_context
-from sqlalchemy import ColumnElement, Select, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, cast, false, func, or_, select
 
 from casework.models import Case, Referral, SchoolReport, Student
 from crisisline.access.models import BreakGlassGrant
-from crisisline.accounts.models import OrgKind, Organisation, Role, TeamMember, User
+from crisisline.accounts.models import (Membership, OrgKind, Organisation, Role, TeamMember,
+                                        User)
 from crisisline.audit.models import AuditEntry
-from crisisline.database import db, utcnow
+from crisisline.database import Base, db, utcnow
 from hotline.models import Contact
 
 VIEW, EDIT = "view", "edit"
@@ -328,3 +329,48 @@ def _counselor_students(user: User):
 @scope(Student, Role.SUPERVISOR)
 def _supervisor_students(user: User):
     return Student.school_id.in_(_school_ids_of(user.centre_ids))
+
+
+@scope(AuditEntry, Role.SUPERVISOR)
+def _supervisor_audit_entries(user: User):
+    """The entries that touch the centre: its records (cases, contacts, students of its
+    schools, referrals, school reports, grants, and every record that hangs off a case or a
+    contact) and its staff (members of the centre and of its schools and hospitals: what
+    they did, refusals included, and what was done to their accounts, failed sign-ins
+    included). A record type is found by its columns, so new ones are covered."""
+    centres = user.centre_ids
+    organisations = select(Organisation.id).where(or_(
+        Organisation.id.in_(centres), Organisation.centre_id.in_(centres),
+        Organisation.id.in_(select(Referral.hospital_id).where(_supervisor_referrals(user)))))
+    staff = select(Membership.user_id).where(Membership.organisation_id.in_(organisations))
+    owners = {  # a record touches the centre when one of these columns points into it
+        "centre_id": list(centres), "user_id": staff, "school_id": organisations,
+        "case_id": select(Case.id).where(_supervisor_cases(user)),
+        "contact_id": select(Contact.id).where(_supervisor_contacts(user)),
+        "student_id": select(Student.id).where(_supervisor_students(user)),
+    }
+    about = [AuditEntry.actor_id.in_(staff),
+             _entries_about(User, select(User.id).where(User.id.in_(staff))),
+             _entries_about(Organisation, organisations),
+             _entries_about(BreakGlassGrant, select(BreakGlassGrant.id).where(or_(*(
+                 (BreakGlassGrant.object_type == name) & BreakGlassGrant.object_id.in_(ids)
+                 for name, ids in (("case", owners["case_id"]),
+                                   ("contact", owners["contact_id"]),
+                                   ("student", owners["student_id"])))))),
+             AuditEntry.action == "audit.rekey"]  # the whole trail's, so every centre's
+    for mapper in Base.registry.mappers:
+        model = mapper.class_
+        if len(mapper.primary_key) != 1 or model in (User, Organisation):
+            continue
+        links = [getattr(model, column).in_(ids) for column, ids in owners.items()
+                 if column in mapper.columns]
+        if links:
+            about.append(_entries_about(model, select(mapper.primary_key[0]).where(or_(*links))))
+    return or_(*about)
+
+
+def _entries_about(model: type, ids: Select) -> ColumnElement[bool]:
+    name = getattr(model, "__audit_name__", None) or model.__name__.lower()
+    ids = ids.subquery()
+    return (AuditEntry.object_type == name) & AuditEntry.object_id.in_(
+        select(cast(ids.c[0], String)))

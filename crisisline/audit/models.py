@@ -1,4 +1,4 @@
-"""The append-only, hash-chained audit log."""
+"""The append-only audit log, chained with a key kept outside the database."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -31,11 +31,15 @@ class AuditFields:
 
 
 class AuditEntry(AuditFields, Base):
-    """One audited action. ``seq`` is gapless; ``hash`` covers the entry and ``prev_hash``."""
+    """One audited action. ``seq`` is gapless; ``hash`` is the HMAC (with the audit key) of
+    the entry and ``prev_hash``."""
 
     __tablename__ = "audit_entries"
     __table_args__ = (Index("ix_audit_entries_action", "action"),
-                      Index("ix_audit_entries_actor_id", "actor_id"))
+                      Index("ix_audit_entries_actor_id", "actor_id"),
+                      # the viewer's filters: one record's trail, a time range
+                      Index("ix_audit_entries_object", "object_type", "object_id"),
+                      Index("ix_audit_entries_occurred_at", "occurred_at"))
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     prev_hash: Mapped[str] = mapped_column(String(64))
@@ -43,13 +47,17 @@ class AuditEntry(AuditFields, Base):
 
     def chained_fields(self) -> dict:
         """The fields the hash covers, in a stable, backend-independent form."""
-        return {
-            "seq": self.seq,
-            "occurred_at": self.occurred_at.astimezone(timezone.utc)
-                                .isoformat(timespec="microseconds"),
-            **{name: getattr(self, name) for name in self.FIELDS if name != "occurred_at"},
-            "prev_hash": self.prev_hash,
-        }
+        return chained_fields({name: getattr(self, name) for name in CHAINED})
+
+
+CHAINED = ("seq", *AuditFields.FIELDS, "prev_hash")
+
+
+def chained_fields(row) -> dict:
+    """An entry's hashed fields from anything with them (a model or a database row)."""
+    return {**{name: row[name] for name in CHAINED},
+            "occurred_at": row["occurred_at"].astimezone(timezone.utc)
+                                             .isoformat(timespec="microseconds")}
 
 
 class AuditQueued(AuditFields, Base):
@@ -74,7 +82,10 @@ class AuditChainHead(Base):
     """The single row that sequences the chain: writers lock it to append.
 
     It is also the anchor that makes truncation detectable: deleting entries from the end
-    leaves the head pointing past the last entry that is left.
+    leaves the head pointing past the last entry that is left, and pointing it back needs a
+    new ``mac``, which only the audit key can make. ``last_check_id`` anchors the newest
+    checkpoint the same way. ``key_id`` names the key the chain is kept with, so a process
+    holding another key refuses to append instead of breaking the chain.
     """
 
     __tablename__ = "audit_chain_head"
@@ -82,17 +93,26 @@ class AuditChainHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     last_seq: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
+    last_check_id: Mapped[int | None]
+    key_id: Mapped[str] = mapped_column(String(16))
+    mac: Mapped[str] = mapped_column(String(64))
 
 
 class AuditCheck(Base):
     """The result of one full walk of the chain (hourly, and `crisisline audit verify`).
 
     An intact check is a checkpoint: later pages verify only the entries after it, so the
-    audit viewer's cost grows with what is new, not with the whole trail."""
+    audit viewer's cost grows with what is new, not with the whole trail; and a chain that
+    is later shorter than a checkpoint, or holds another entry at its ``entries``, fails.
+    Checks are keyed (``mac``) and chained (``previous_id``; the head names the newest), so
+    a forged, altered or deleted checkpoint is found too."""
 
     __tablename__ = "audit_checks"
+    __audit_name__ = "audit_check"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    previous_id: Mapped[int | None]
+    mac: Mapped[str] = mapped_column(String(64))
     checked_at: Mapped[datetime] = mapped_column(default=utcnow)
     ok: Mapped[bool]
     entries: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,131 @@
+"""What the audit viewer and its export call each action, record type and change.
+
+Every action name the code records has a label here (``tests/audit/test_viewer.py`` finds
+them all in the source); ``<type>.read`` and the workflow's ``case.<event>`` are labelled
+by their pattern.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
+from crisisline.i18n import (CONTACT_STATUS_LABELS, EVENT_LABELS, OUTCOME_LABELS, RISK_LABELS,
+                             ROLE_LABELS, STATE_LABELS, field_label)
+
+ACTION_LABELS = {
+    "access.denied": _l("Access refused"),
+    "auth.login": _l("Signed in"), "auth.login_failed": _l("Failed sign-in"),
+    "auth.logout": _l("Signed out"),
+    "user.create": _l("Created a user"), "user.disable": _l("Disabled a user"),
+    "user.password_reset": _l("Reset a password"),
+    "api_token.create": _l("Issued an API token"),
+    "organisation.create": _l("Created an organisation"),
+    "demo.seed": _l("Loaded the demo data"),
+    "presence.change": _l("Changed duty status"),
+    "break_glass.open": _l("Opened emergency access"),
+    "break_glass.review": _l("Reviewed an emergency access"),
+    "contact.call_received": _l("Call received"), "contact.queued": _l("Contact queued"),
+    "contact.call_ended": _l("Call ended"),
+    "contact.text_received": _l("Text message received"),
+    "contact.chat_received": _l("Web chat message received"),
+    "contact.answered": _l("Contact answered"),
+    "contact.screen": _l("Risk screening recorded"),
+    "contact.escalate": _l("Escalated to a crisis case"),
+    "contact.transfer": _l("Warm transfer"), "contact.wrap_up": _l("Contact wrapped up"),
+    "contact.rolled_over": _l("Sent to the backup line"),
+    "contact.supervisor_alerted": _l("Supervisors alerted about a waiting contact"),
+    "contact_message.create": _l("Reply sent"),
+    "callback_attempt.create": _l("Callback attempt recorded"),
+    "case.open": _l("Opened a case"), "case.assign": _l("Assigned a case"),
+    "case.list": _l("Listed cases"),
+    "case_note.create": _l("Added a case note"),
+    "case_document.attach": _l("Attached a document"),
+    "follow_up_contact.create": _l("Recorded a follow-up"),
+    "guardian_contact_attempt.create": _l("Recorded an attempt to reach the guardian"),
+    "deadline.missed": _l("Deadline missed"),
+    "alert.acknowledge": _l("Acknowledged an alert"),
+    "referral.discharge": _l("Recorded a discharge"),
+    "school_report.create": _l("Filed a school report"),
+    "audit.rekey": _l("Audit chain re-keyed"), "audit.export": _l("Exported the audit trail"),
+}
+READ_LABEL = _l("Viewed")
+
+OBJECT_LABELS = {
+    "case": _l("Case"), "contact": _l("Contact"), "student": _l("Student"),
+    "referral": _l("Referral"), "school_report": _l("School report"),
+    "break_glass_grant": _l("Emergency access grant"), "user": _l("User account"),
+    "apitoken": _l("API token"), "organisation": _l("Organisation"),
+    "presence": _l("Duty status"), "case_note": _l("Case note"),
+    "case_document": _l("Case document"), "follow_up_contact": _l("Follow-up"),
+    "guardian_contact_attempt": _l("Attempt to reach the guardian"),
+    "deadline": _l("Deadline"), "alert": _l("Alert"), "callback_attempt": _l("Callback attempt"),
+    "contact_message": _l("Message"), "case_history": _l("Case history"),
+}
+
+CHANGE_LABELS = {
+    "state": _l("State"), "status": _l("Status"), "priority": _l("Priority"),
+    "owner_id": _l("Owner (user id)"), "team_id": _l("Team"), "case_id": _l("Case"),
+    "contact_id": _l("Contact"), "handled_by_id": _l("Handled by (user id)"),
+    "answered_by_id": _l("Answered by (user id)"), "username": _l("Username"),
+    "display_name": _l("Name"), "role": _l("Role"), "password_hash": _l("Password"),
+    "phone": _l("Phone number"), "disabled_at": _l("Disabled at"), "via": _l("Through"),
+    "path": _l("Page"), "user": _l("User"), "expires_at": _l("Expires at"),
+    "object_type": _l("Record type"), "object_id": _l("Record number"),
+    "review_outcome": _l("Review outcome"), "delivery": _l("Delivery"),
+    "message_id": _l("Message"), "triage": _l("Triage"), "filters": _l("Filters"),
+    "rows": _l("Rows"), "entries": _l("Entries"), "key_id": _l("Key"),
+    "case_ids": _l("Cases"), "channel": _l("Channel"),
+}
+VALUE_LABELS = {
+    "state": STATE_LABELS, "risk_level": RISK_LABELS, "role": ROLE_LABELS,
+    "status": CONTACT_STATUS_LABELS, "outcome": OUTCOME_LABELS,
+    "via": {"break_glass": _l("emergency access"), "history": _l("case history"),
+            "notes": _l("case notes")},
+}
+NOT_RECORDED = _l("changed (the value is not recorded)")
+
+
+def action_label(action: str) -> str:
+    """The action in the reader's language; an unknown one as it was recorded."""
+    if action in ACTION_LABELS:
+        return str(ACTION_LABELS[action])
+    kind, _, verb = action.rpartition(".")
+    if verb == "read":
+        return str(READ_LABEL)
+    if kind == "case" and verb in EVENT_LABELS:
+        return str(_l("Case step: %(step)s", step=EVENT_LABELS[verb]))
+    return action
+
+
+def object_label(object_type: str | None) -> str:
+    return str(OBJECT_LABELS.get(object_type, object_type or ""))
+
+
+def change_lines(changes: dict | None) -> list[tuple[str, str]]:
+    """(field, what changed) pairs a person can read: "old → new", or the new value."""
+    lines = []
+    for field, change in (changes or {}).items():
+        label = CHANGE_LABELS.get(field) or field_label(field)
+        if isinstance(change, dict) and change.get("changed") is True:
+            lines.append((str(label), str(NOT_RECORDED)))
+        elif isinstance(change, dict) and set(change) <= {"old", "new"}:
+            new = _value(field, change.get("new"))
+            lines.append((str(label), f"{_value(field, change['old'])} → {new}"
+                          if change.get("old") is not None else new))
+        else:
+            lines.append((str(label), _value(field, change)))
+    return lines
+
+
+def _value(field: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "✓" if value else "✗"
+    if isinstance(value, (str, int)) and str(value) in VALUE_LABELS.get(field, {}):
+        return str(VALUE_LABELS[field][str(value)])
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return str(value)

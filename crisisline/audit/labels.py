@@ -24,6 +24,7 @@ ACTION_LABELS = {
     "organisation.create": _l("Created an organisation"),
     "demo.seed": _l("Loaded the demo data"),
     "presence.change": _l("Changed duty status"),
+    "presence.away": _l("Set away after missed offers"),
     "break_glass.open": _l("Opened emergency access"),
     "break_glass.review": _l("Reviewed an emergency access"),
     "contact.call_received": _l("Call received"), "contact.queued": _l("Contact queued"),

@@ -1,7 +1,7 @@
 """Simplified Chinese by default, English on request."""
 from __future__ import annotations
 
-from flask import request, session
+from flask import has_request_context, request, session
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -135,6 +135,8 @@ REPORT_KIND_LABELS = {"at_risk": _l("Student at risk"), "daily": _l("Daily repor
 
 
 def select_locale() -> str:
+    if not has_request_context():  # the command line, a worker: the default language
+        return DEFAULT_LANGUAGE
     chosen = request.args.get("lang")
     if chosen in LANGUAGES:
         session["lang"] = chosen

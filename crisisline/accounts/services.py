@@ -41,9 +41,10 @@ def check_password(user: User | None, password: str) -> bool:
     return ok and user is not None
 
 
-def sign_in(username: str, password: str, address: str | None) -> tuple[User, str] | None:
-    """Check the credentials and start a server-side session for them: the user and the
-    session's key (for the cookie), or None. Both outcomes are audited."""
+def sign_in(username: str, password: str, address: str | None) -> User | None:
+    """Check the credentials and start a server-side session for them: the user, whose
+    ``session_key`` (what the cookie carries) names the new session, or None. Both
+    outcomes are audited."""
     user = User.by_username(username.strip()) if username else None
     if check_password(user, password or "") and user.is_active:
         key = secrets.token_urlsafe(32)
@@ -53,7 +54,7 @@ def sign_in(username: str, password: str, address: str | None) -> tuple[User, st
         db.flush()
         audit.record("auth.login", user, actor=user, changes={"session": {"new": record.id}})
         user.session_key = key
-        return user, key
+        return user
     audit.record("auth.login_failed", outcome=audit.FAILURE, object_type="user",
                  object_id=user.id if user else None,
                  changes={"username": {"new": (username or "")[:80]}})

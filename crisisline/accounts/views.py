@@ -57,12 +57,11 @@ def login():
         waits = _sign_in_waits()
         if wait := waits.remaining(pair):
             return _slowed_down(form, username, wait, "account_and_address")
-        signed_in = services.sign_in(form.username.data, form.password.data,
-                                     request.remote_addr)
-        if signed_in is not None:
-            login_user(signed_in[0])
+        user = services.sign_in(form.username.data, form.password.data, request.remote_addr)
+        if user is not None:
+            login_user(user)
         db.commit()
-        if signed_in is not None:
+        if user is not None:
             waits.forget(pair)
             return redirect(_safe_next(request.args.get("next")) or url_for("accounts.home"))
         waits.failed(pair)

@@ -12,7 +12,6 @@ from typing import Mapping
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import format_datetime, get_locale
-from flask_login import current_user
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -126,9 +125,24 @@ def _register_request_hooks(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        if current_user and current_user.is_authenticated:
-            response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("Content-Security-Policy", _content_security_policy())
+        if request.endpoint != "static":
+            # pages and answers show personal data (the anonymous chat shows a student's
+            # own words): never kept by a browser's or a proxy's cache; static files may be
+            response.headers["Cache-Control"] = "no-store"
         return response
+
+
+def _content_security_policy() -> str:
+    """Scripts, styles and everything else only from this server's own files (no inline
+    script, no eval); the Socket.IO connection to this server over polling ('self') or
+    WebSocket (named too, as older browsers do not count ws:/wss: as 'self')."""
+    socket = f"{'wss' if request.scheme == 'https' else 'ws'}://{request.host}"
+    return "; ".join((
+        "default-src 'self'", "script-src 'self'", "style-src 'self'",
+        "img-src 'self' data:", f"connect-src 'self' {socket}",
+        "object-src 'none'", "base-uri 'self'", "form-action 'self'",
+        "frame-ancestors 'none'"))
 
 
 def _register_error_handlers(app: Flask) -> None:

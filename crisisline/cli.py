@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -91,8 +90,9 @@ def upgrade_database(app: Flask, revision: str = "head") -> None:
 @with_app
 def seed_demo_command(app: Flask, password: str | None):
     """Add a demo district: centre, schools, hospitals, students and users (repeatable)."""
+    from crisisline.accounts.passwords import generate
     from crisisline.seed import DEMO_USERS, seed_demo
-    password = password or secrets.token_urlsafe(9)
+    password = password or generate()
     seed_demo(password)
     db.commit()
     click.echo("demo users (password for all: %s):" % password)
@@ -110,15 +110,17 @@ def users():
 @click.option("--role", required=True,
               help="volunteer, counselor, supervisor, hospital_liaison, reporter or admin")
 @click.option("--org", "orgs", multiple=True, help="organisation code (repeatable)")
-@click.option("--password", help="at least 10 characters (random and printed if not given)")
+@click.option("--password", help="at least 12 characters, not the name, not a common password "
+                                 "(random and printed if not given)")
 @click.option("--display-name")
 @with_app
 def users_create(app: Flask, name: str, role: str, orgs: tuple[str, ...],
                  password: str | None, display_name: str | None):
     """Create user NAME with a role and organisations; nothing is created on any error."""
+    from crisisline.accounts.passwords import generate
     from crisisline.accounts.services import create_user
     generated = password is None
-    password = password or secrets.token_urlsafe(12)
+    password = password or generate()
     user = create_user(name, role, password, display_name=display_name,
                        organisation_codes=list(orgs))
     db.commit()
@@ -148,6 +150,41 @@ def users_token(app: Flask, name: str):
     db.commit()
     click.echo("API token (shown once; use it as 'Authorization: Bearer <token>'):")
     click.echo(token)
+
+
+@users.command("tokens")
+@click.argument("name")
+@with_app
+def users_tokens(app: Flask, name: str):
+    """List NAME's API tokens: prefix, created, last used, expires (or revoked)."""
+    from crisisline.accounts.services import tokens_of
+    from crisisline.database import utcnow
+
+    def when(moment) -> str:
+        return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+    tokens = tokens_of(name)
+    db.rollback()
+    if not tokens:
+        click.echo(f"{name} has no API tokens")
+    now = utcnow()
+    for token in tokens:
+        state = (f"revoked {when(token.revoked_at)}" if token.revoked_at else
+                 "expired" if token.expires_at <= now else "in use")
+        click.echo(f"{token.prefix:<12} created {when(token.created_at)}  last used "
+                   f"{when(token.last_used_at)}  expires {when(token.expires_at)}  {state}")
+
+
+@users.command("revoke-token")
+@click.argument("prefix")
+@with_app
+def users_revoke_token(app: Flask, prefix: str):
+    """Revoke the API token starting with PREFIX (see 'users tokens'); others keep working."""
+    from crisisline.accounts.services import revoke_token
+    token = revoke_token(prefix)
+    username = token.user.username
+    db.commit()
+    click.echo(f"revoked {prefix} of {username}")
 
 
 @main.group()
@@ -338,9 +375,10 @@ def demo(port: int, password: str | None, verbose: bool):
 
     Only warnings and errors are logged unless --verbose; the demo users and their
     password are printed last, once the web server and the worker are up."""
+    from crisisline.accounts.passwords import generate
     from crisisline.seed import DEMO_USERS
     me = [sys.executable, "-m", "crisisline.cli"]
-    password = password or secrets.token_urlsafe(9)
+    password = password or generate()
     for step in (["init"], ["seed-demo", "--password", password]):
         done = subprocess.run(me + step, capture_output=True, text=True)
         if done.returncode != 0:

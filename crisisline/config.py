@@ -44,8 +44,15 @@ class Settings:
     twilio_from_number: str | None = None
     twilio_transport: str = "record"
     break_glass_minutes: int = 30
-    login_rate_limit: str = "5 per minute"  # per account
+    api_token_days: int = 90  # an API token stops working this long after it was issued
     login_address_rate_limit: str = "30 per minute"  # per address: a centre shares one NAT
+    # wrong passwords of one (account, address) pair: this many are free, then the pair
+    # waits 1 s, 2 s, 4 s... (at most the cap) before its next attempt is even checked; the
+    # count is forgotten after the memory (or at a successful sign-in)
+    sign_in_free_failures: int = 5
+    sign_in_first_wait_seconds: int = 1
+    sign_in_max_wait_seconds: int = 300
+    sign_in_failure_memory_seconds: int = 3600
     extra: dict = field(default_factory=dict)
 
     @property
@@ -68,8 +75,12 @@ class Settings:
             "TWILIO_FROM_NUMBER": self.twilio_from_number,
             "TWILIO_TRANSPORT": self.twilio_transport,
             "BREAK_GLASS_MINUTES": self.break_glass_minutes,
-            "LOGIN_RATE_LIMIT": self.login_rate_limit,
+            "API_TOKEN_DAYS": self.api_token_days,
             "LOGIN_ADDRESS_RATE_LIMIT": self.login_address_rate_limit,
+            "SIGN_IN_FREE_FAILURES": self.sign_in_free_failures,
+            "SIGN_IN_FIRST_WAIT_SECONDS": self.sign_in_first_wait_seconds,
+            "SIGN_IN_MAX_WAIT_SECONDS": self.sign_in_max_wait_seconds,
+            "SIGN_IN_FAILURE_MEMORY_SECONDS": self.sign_in_failure_memory_seconds,
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.env == "production",
@@ -177,13 +188,17 @@ def load_settings(environ: Mapping[str, str] | None = None, *, instance_path: Pa
     if minutes > 24 * 60:
         raise ConfigError("CRISISLINE_BREAK_GLASS_MINUTES must be at most a day (1440): "
                           "break-the-glass access is time-boxed")
+    token_days = _positive_int(env, "CRISISLINE_API_TOKEN_DAYS", 90)
+    if token_days > 3660:
+        raise ConfigError("CRISISLINE_API_TOKEN_DAYS must be at most ten years (3660): "
+                          "API tokens expire")
 
     return Settings(env=env_name, instance_path=instance_path, database_url=database_url,
                     redis_url=redis_url, secret_key=secret_key, public_url=public_url,
                     audit_key=audit_key,
                     twilio_account_sid=sid, twilio_auth_token=token, backup_line=backup_line,
                     twilio_from_number=from_number, twilio_transport=transport,
-                    break_glass_minutes=minutes, extra=overrides)
+                    break_glass_minutes=minutes, api_token_days=token_days, extra=overrides)
 
 
 def _database_url(raw: str) -> str:

@@ -10,7 +10,7 @@ from casework.models import Case, Guardian, ReportKind, RiskLevel, SchoolReport,
 from crisisline import audit
 from crisisline.accounts.models import (HospitalKind, Organisation, OrgKind, SchoolUnit, Team,
                                         TeamMember, UnitKind, User)
-from crisisline.accounts.services import create_user, hash_password
+from crisisline.accounts.services import create_user, set_password
 from crisisline.database import db, utcnow
 from crisisline.config import DEMO_HOTLINE
 from hotline.models import Channel, Contact
@@ -110,8 +110,7 @@ def _user(username, role, display_name, codes, password, phone) -> User:
                            organisation_codes=codes)
         user.phone = phone
         return user
-    user.password_hash = hash_password(password)
-    audit.record("user.password_reset", user, changes=audit.diff(user))
+    set_password(user, password)
     return user
 
 

@@ -90,19 +90,24 @@ class User(UserMixin, Base):
     phone: Mapped[str | None] = mapped_column(String(32), info={"sensitive": True})
     language: Mapped[str] = mapped_column(String(10), default="zh_Hans_CN")
     disabled_at: Mapped[datetime | None]
-    # bumped to end every browser session of this user at once
-    session_generation: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user",
                                                          cascade="all, delete-orphan")
+    # the key of the sign-in (UserSession) this instance was loaded for: what Flask-Login
+    # keeps in the cookie; not a column
+    session_key = None
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.disabled_at is None
 
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_generation}"
+        """What Flask-Login keeps in the cookie: the sign-in's key, never the user's id, so
+        ending that sign-in on the server ends every copy of the cookie."""
+        if self.session_key is None:
+            raise RuntimeError("a user is signed in through accounts.services.start_session")
+        return self.session_key
 
     def organisation_ids(self, kind: OrgKind | None = None) -> set[int]:
         return {m.organisation_id for m in self.memberships
@@ -160,7 +165,29 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, info={"sensitive": True})
     prefix: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    # updated at most once a minute, not on every request
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class UserSession(Base):
+    """One sign-in in one browser. The session cookie carries a random key; only its
+    SHA-256 is stored. Signing out ends this row (other sign-ins go on); disabling the
+    user ends all of theirs. An ended row is never accepted again."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, info={"sensitive": True})
+    source_address: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # updated at most once a minute, not on every request
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(20))  # sign_out, user_disabled
 
     user: Mapped[User] = relationship()

@@ -1,5 +1,7 @@
 """How a request is authenticated: a Flask-Login session, or an API bearer token.
 
+A browser session is a row on the server (``UserSession``): the cookie carries only its
+random key, so signing out or disabling the user ends it for every copy of the cookie.
 A request that carries ``Authorization: Bearer`` is authenticated by the token alone (and
 so needs no CSRF token: browsers never attach it cross-site); everything else that changes
 state with a cookie session must carry a CSRF token.
@@ -9,10 +11,11 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import Flask, abort, g, jsonify, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import AnonymousUserMixin, current_user, login_required
 
 from crisisline.accounts.models import User
-from crisisline.accounts.services import user_for_token
+from crisisline.accounts.services import note_seen, session_for_key, user_for_token
 from crisisline.database import db
 from crisisline.extensions import csrf, login_manager
 
@@ -36,27 +39,35 @@ def init_app(app: Flask) -> None:
     app.before_request(authenticate_request)
 
 
-def load_session_user(session_id: str) -> User | None:
-    """Session ids carry the user's session generation: disabling bumps it, ending them."""
-    try:
-        user_id, generation = (int(part) for part in session_id.split(":"))
-    except ValueError:
+def load_session_user(session_key: str) -> User | None:
+    """The user of the session the cookie names, while that session has not ended."""
+    record = session_for_key(session_key)
+    if record is None:
         return None
-    user = db.get(User, user_id)
-    if user is None or not user.is_active or user.session_generation != generation:
-        return None
+    if g.get("_noting_sessions") and note_seen(record):
+        db.commit()  # at the start of the request (see authenticate_request): nothing else
+    g.user_session_id = record.id
+    user = record.user
+    user.session_key = session_key
     return user
 
 
 def authenticate_request():
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
-        user = user_for_token(header[7:].strip())
+        user = user_for_token(header[7:].strip(), note_use=True)
+        db.commit()  # the token's last use, if noted; nothing else is pending yet
         if user is None:
-            return jsonify(error="invalid or revoked API token"), 401
+            return jsonify(error=_("invalid, expired or revoked API token")), 401
         g._login_user = user  # what flask_login.login_user sets, without touching the session
         g.authenticated_by_token = True
         return None
+    if request.endpoint != "static":
+        # load the signed-in user now, so noting the session's last use commits before the
+        # view has changed anything (not later, in the middle of its work)
+        g._noting_sessions = True
+        current_user._get_current_object()
+        g._noting_sessions = False
     if request.method not in SAFE_METHODS and not _csrf_exempt():
         csrf.protect()
     return None

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, current_app, flash, redirect, render_template, request,
+from flask import (Blueprint, current_app, flash, g, redirect, render_template, request,
                    url_for)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
+from limits import parse
 from sqlalchemy import select
 
 from crisisline import audit
@@ -16,7 +17,7 @@ from crisisline.accounts.models import Role, User
 from crisisline.accounts.security import require_role
 from crisisline.database import db
 from crisisline.pages import save
-from crisisline.extensions import limiter
+from crisisline.rate_limits import GrowingWait, hit
 
 blueprint = Blueprint("accounts", __name__)
 
@@ -30,41 +31,66 @@ ROLE_HOME = {
 }
 
 
-def _account_rate() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
-def _address_rate() -> str:
-    return current_app.config["LOGIN_ADDRESS_RATE_LIMIT"]
-
-
-def _username_key() -> str:
-    return "login-user:" + (request.form.get("username") or "").strip().lower()[:80]
+def _sign_in_waits() -> GrowingWait:
+    """Wrong passwords slow down the (account, address) pair that typed them, never the
+    account everywhere: someone guessing elsewhere cannot lock its owner out."""
+    config = current_app.config
+    return GrowingWait("sign-in", free=config["SIGN_IN_FREE_FAILURES"],
+                       first=config["SIGN_IN_FIRST_WAIT_SECONDS"],
+                       cap=config["SIGN_IN_MAX_WAIT_SECONDS"],
+                       memory=config["SIGN_IN_FAILURE_MEMORY_SECONDS"])
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
-@limiter.limit(_address_rate, methods=["POST"])
-@limiter.limit(_account_rate, methods=["POST"], key_func=_username_key)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("accounts.home"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = services.authenticate(form.username.data, form.password.data)
+        username = form.username.data.strip().lower()[:80]
+        # a generous limit per address (a centre's staff share one), counted here rather
+        # than by a decorator, whose headers would announce its window as the wait
+        address_limit = parse(current_app.config["LOGIN_ADDRESS_RATE_LIMIT"])
+        if not hit(address_limit, "sign-in-address", request.remote_addr or ""):
+            return _slowed_down(form, username, address_limit.get_expiry(), "address")
+        pair = f"{username}/{request.remote_addr}"
+        waits = _sign_in_waits()
+        if wait := waits.remaining(pair):
+            return _slowed_down(form, username, wait, "account_and_address")
+        user = services.sign_in(form.username.data, form.password.data, request.remote_addr)
         if user is not None:
             login_user(user)
         db.commit()
         if user is not None:
+            waits.forget(pair)
             return redirect(_safe_next(request.args.get("next")) or url_for("accounts.home"))
+        waits.failed(pair)
         flash(_("Wrong username or password."), "error")
         return render_template("accounts/login.html", form=form), 401
     return render_template("accounts/login.html", form=form)
 
 
+def _slowed_down(form: LoginForm, username: str, wait: int, limit: str):
+    """Refused without checking the password; audited, answered 429 with Retry-After."""
+    user = User.by_username(username)
+    audit.record("auth.login_throttled", outcome=audit.DENIED, object_type="user",
+                 object_id=user.id if user else None,
+                 changes={"username": {"new": username}, "limit": {"new": limit},
+                          "wait_seconds": {"new": wait}})
+    db.commit()
+    flash(_("Too many sign-in attempts. Please try again in %(seconds)d seconds.",
+            seconds=wait), "error")
+    response = current_app.make_response(
+        (render_template("accounts/login.html", form=form), 429))
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 @blueprint.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    audit.record("auth.logout", current_user._get_current_object())
+    if g.get("user_session_id") is not None:  # (an API token has no session to end)
+        services.sign_out(g.user_session_id)
     logout_user()
     db.commit()
     return redirect(url_for("accounts.login"))

@@ -102,11 +102,18 @@ def diff(obj: Any) -> dict:
 
 
 def request_id() -> str | None:
+    """This request's id: a well-formed one the client (or its proxy) sent, or a new one.
+
+    Kept only in the shape of a proxy's or load balancer's id (6-64 of A-Z a-z 0-9 . _ -,
+    starting with a letter or digit: a UUID, a hex or base64url id), so nobody writes text
+    of their own (markup, control or bidi characters) into the audit trail as an id."""
     if not has_request_context():
         return g.get("request_id") if _has_app_g() else None
     if "request_id" not in g:
         supplied = request.headers.get("X-Request-ID", "")
-        g.request_id = supplied[:64] if supplied.isprintable() and supplied else uuid.uuid4().hex
+        well_formed = 6 <= len(supplied) <= 64 and supplied.isascii() and supplied[0]\
+            .isalnum() and all(c.isalnum() or c in "._-" for c in supplied)
+        g.request_id = supplied if well_formed else uuid.uuid4().hex
     return g.request_id
 
 

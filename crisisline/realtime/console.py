@@ -1,5 +1,5 @@
 """The ``/console`` Socket.IO namespace: who may connect, which rooms they join, catching
-up after a drop, and ending the connections of a disabled user.
+up after a drop, and ending the connections of a disabled user or an ended sign-in.
 
 A connection is accepted with a signed-in session or an ``Authorization: Bearer`` token,
 and (python-engineio's default) only from this server's own origin. Its rooms follow the
@@ -13,14 +13,14 @@ import threading
 import time
 from datetime import timedelta
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_login import current_user
 from flask_socketio import emit, join_room
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from crisisline.access.rules import VIEW, can, team_ids
-from crisisline.accounts.models import OrgKind, Role, User
+from crisisline.accounts.models import OrgKind, Role, User, UserSession
 from crisisline.accounts.services import user_for_token
 from crisisline.database import db, utcnow
 from crisisline.extensions import socketio
@@ -43,6 +43,7 @@ RELAY_SECONDS = 0.5
 QUEUE_GRACE = timedelta(seconds=2)
 
 _connected: dict[str, int] = {}  # this process's console connections: sid -> user id
+_session_of: dict[str, int] = {}  # those opened with a browser session: sid -> session id
 _connected_lock = threading.Lock()
 _watcher: list = []
 
@@ -73,9 +74,13 @@ def missed_events(rooms: list[str], last_event_id: int) -> list[ConsoleEvent]:
 
 
 def _identify() -> User | None:
+    """The user of a valid Bearer token, or of a session cookie whose sign-in has not ended
+    (``load_session_user``, which also sets ``g.user_session_id``)."""
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
-        return user_for_token(header[7:].strip())
+        user = user_for_token(header[7:].strip(), note_use=True)
+        db.commit()  # the token's last use, if noted
+        return user
     return current_user._get_current_object() if current_user.is_authenticated else None
 
 
@@ -96,6 +101,8 @@ def _connect(_auth=None):
         join_room(room)
     with _connected_lock:
         _connected[request.sid] = user.id
+        if g.get("user_session_id") is not None:
+            _session_of[request.sid] = g.user_session_id
     db.rollback()  # before the watcher's first read: on SQLite it waits for our lock
     _start_watcher(current_app._get_current_object())
     return True
@@ -105,6 +112,7 @@ def _connect(_auth=None):
 def _disconnect(*_reason):
     with _connected_lock:
         _connected.pop(request.sid, None)
+        _session_of.pop(request.sid, None)
 
 
 @socketio.on("catch_up", namespace=NAMESPACE)
@@ -200,14 +208,20 @@ def relay_logged(session: Session, after_id: int, grace: timedelta = timedelta(0
 
 
 def _drop_disabled_users(session: Session) -> None:
+    """End the consoles of disabled users, and those opened with a session since ended
+    (signed out)."""
     with _connected_lock:
-        connected = dict(_connected)
+        connected, sessions = dict(_connected), dict(_session_of)
     if not connected:
         return
     disabled = set(session.scalars(select(User.id).where(
         User.id.in_(set(connected.values())), User.disabled_at.is_not(None))))
+    ended = set(session.scalars(select(UserSession.id).where(
+        UserSession.id.in_(set(sessions.values())), UserSession.ended_at.is_not(None)))) \
+        if sessions else set()
     for sid, user_id in connected.items():
-        if user_id in disabled:
+        if user_id in disabled or sessions.get(sid) in ended:
             socketio.server.disconnect(sid, namespace=NAMESPACE)
             with _connected_lock:
                 _connected.pop(sid, None)
+                _session_of.pop(sid, None)

@@ -21,6 +21,8 @@ ACTION_LABELS = {
     "user.create": _l("Created a user"), "user.disable": _l("Disabled a user"),
     "user.password_reset": _l("Reset a password"),
     "api_token.create": _l("Issued an API token"),
+    "api_token.revoke": _l("Revoked an API token"),
+    "auth.login_throttled": _l("Sign-in slowed after repeated failures"),
     "organisation.create": _l("Created an organisation"),
     "demo.seed": _l("Loaded the demo data"),
     "presence.change": _l("Changed duty status"),

@@ -102,6 +102,13 @@ def problems(fields: dict) -> dict[str, Shown]:
     return {field: shown(problem) for field, problem in fields.items()}
 
 
+def listing(items: list):
+    """Several labels as one message, joined as the reader's language joins a list."""
+    if len(items) == 1:
+        return items[0]
+    return _l("%(first)s, %(rest)s", first=items[0], rest=listing(items[1:]))
+
+
 def _part_label(key):
     """A part of a field marshmallow names: an item of a list, or a named value."""
     if isinstance(key, int):
@@ -192,14 +199,15 @@ def _catalog_text(locale: str) -> re.Pattern:
 # -- marshmallow in the reader's language -------------------------------------------------
 
 FIELD_MESSAGES = {  # marshmallow's own messages, by field class and key
-    ma.fields.Field: {"required": _l("required"), "null": _l("required"),
+    ma.fields.Field: {"required": _l("required"), "null": _l("must not be empty"),
                       "validator_failed": _l("not a valid value")},
     ma.fields.Nested: {"type": _l("must be a group of named values")},
     ma.fields.List: {"invalid": _l("must be a list")},
     ma.fields.Tuple: {"invalid": _l("must be a list")},
     ma.fields.String: {"invalid": _l("must be text"), "invalid_utf8": _l("must be text")},
     ma.fields.UUID: {"invalid_uuid": _l("not a valid value")},
-    ma.fields.Number: {"invalid": _l("must be a number"), "too_large": _l("the number is too large")},
+    ma.fields.Number: {"invalid": _l("must be a number"),
+                       "too_large": _l("the number is too large")},
     ma.fields.Integer: {"invalid": _l("must be a whole number")},
     ma.fields.Float: {"special": _l("must be a number")},
     ma.fields.Decimal: {"special": _l("must be a number")},
@@ -223,10 +231,10 @@ FIELD_MESSAGES = {  # marshmallow's own messages, by field class and key
 SCHEMA_MESSAGES = {"type": _l("must be a group of named values"),
                    "unknown": _l("not a field of this form")}
 VALIDATOR_MESSAGES = {  # (validator class, its attribute): message
-    (ma.validate.Length, "message_min"): _l("must be at least %(min)d long"),
-    (ma.validate.Length, "message_max"): _l("must be at most %(max)d long"),
-    (ma.validate.Length, "message_all"): _l("must be between %(min)d and %(max)d long"),
-    (ma.validate.Length, "message_equal"): _l("must be exactly %(equal)d long"),
+    (ma.validate.Length, "message_min"): _l("must have at least %(min)d characters"),
+    (ma.validate.Length, "message_max"): _l("must have at most %(max)d characters"),
+    (ma.validate.Length, "message_all"): _l("must have %(min)d to %(max)d characters"),
+    (ma.validate.Length, "message_equal"): _l("must have exactly %(equal)d characters"),
     (ma.validate.Range, "message_min"): _l("must be at least %(min)s"),
     (ma.validate.Range, "message_max"): _l("must be at most %(max)s"),
     (ma.validate.Range, "message_all"): _l("must be between %(min)s and %(max)s"),
@@ -243,14 +251,26 @@ VALIDATOR_MESSAGES = {  # (validator class, its attribute): message
 
 
 def _install() -> None:
-    for field_class, messages in FIELD_MESSAGES.items():
-        field_class.default_error_messages = {
-            **field_class.__dict__.get("default_error_messages", {}),
-            **{key: Message(message) for key, message in messages.items()}}
+    fields = {field_class for field_class in vars(ma.fields).values()
+              if isinstance(field_class, type) and issubclass(field_class, ma.fields.Field)
+              and "default_error_messages" in field_class.__dict__}
+    for field_class in fields | set(FIELD_MESSAGES):
+        own = {**field_class.__dict__.get("default_error_messages", {}),
+               **FIELD_MESSAGES.get(field_class, {})}
+        field_class.default_error_messages = {key: Message(_field_message(field_class, key))
+                                              for key in own}
     ma.Schema._default_error_messages = {key: Message(message)
                                          for key, message in SCHEMA_MESSAGES.items()}
     for (validator, attribute), message in VALIDATOR_MESSAGES.items():
         setattr(validator, attribute, Message(message))
+
+
+def _field_message(field_class: type, key: str):
+    """Our message for ``key`` of ``field_class``: its own, or its nearest base class's."""
+    for base in field_class.__mro__:
+        if key in FIELD_MESSAGES.get(base, {}):
+            return FIELD_MESSAGES[base][key]
+    return _l("not a valid value")
 
 
 _install()

@@ -89,6 +89,12 @@ def shown(message) -> Shown:
     return Shown(str(lazy))
 
 
+def refusal(message, **extra) -> dict:
+    """A socket event's refused answer (its acknowledgement), saying why: ``{"ok": False,
+    "error": ...}``."""
+    return {"ok": False, "error": shown(message), **extra}
+
+
 def problem_line(field: str | None, problem) -> Shown:
     """One refused field as a person reads it: "label: problem" (or the problem alone)."""
     from crisisline.i18n import field_label

@@ -16,7 +16,7 @@ from crisisline.accounts.models import Organisation
 from crisisline.database import db
 from crisisline.errors import DomainError, InvalidInput
 from crisisline.extensions import limiter, socketio
-from crisisline.messages import shown
+from crisisline.messages import refusal
 from crisisline.rate_limits import hit
 from crisisline.pages import save
 from hotline import intake
@@ -73,18 +73,14 @@ def _message(data=None):
     contact_id = session.get("chat_contact_id")
     body = data.get("body", "") if isinstance(data, dict) else ""
     if not hit(MESSAGE_RATE, "chat", str(contact_id)):  # counted here if Redis fails
-        return {"ok": False, "error": shown(_l("You are sending messages very fast. Please "
-                                               "wait a moment; a volunteer will read "
-                                               "everything you wrote."))}
+        return refusal(_l("You are sending messages very fast. Please wait a moment; a "
+                          "volunteer will read everything you wrote."))
     try:
         message = intake.receive_chat(contact_id, body)
     except DomainError as error:
         db.rollback()
-        return {"ok": False, "error": _chat_problem(error)}
+        return refusal(error.fields["body"] if isinstance(error, InvalidInput)
+                       else error.message)
     db.commit()
     return {"ok": True, "id": message.id, "at": message.created_at.isoformat()}
 
-
-def _chat_problem(error: DomainError) -> str:
-    """What went wrong, in the student's language."""
-    return shown(error.fields["body"] if isinstance(error, InvalidInput) else error.message)

@@ -79,8 +79,7 @@ def shown(message) -> Shown:
     if isinstance(message, (list, tuple)):
         return Shown(str(_l("; ")).join(shown(item) for item in message))
     if isinstance(message, dict):
-        return shown([_l("%(field)s: %(problem)s", field=_part_label(key), problem=shown(value))
-                      for key, value in message.items()])
+        return shown([problem_line(key, value) for key, value in message.items()])
     if isinstance(message, Shown):
         return message
     lazy = message.lazy if isinstance(message, Message) else message
@@ -95,12 +94,13 @@ def refusal(message, **extra) -> dict:
     return {"ok": False, "error": shown(message), **extra}
 
 
-def problem_line(field: str | None, problem) -> Shown:
-    """One refused field as a person reads it: "label: problem" (or the problem alone)."""
-    from crisisline.i18n import field_label
-    if not field:
+def problem_line(field: str | int | None, problem) -> Shown:
+    """One refused field as a person reads it: "label: problem" (or the problem alone,
+    when it is about the whole form)."""
+    if field in (None, "", ma.exceptions.SCHEMA):
         return shown(problem)
-    return shown(_l("%(field)s: %(problem)s", field=field_label(field), problem=shown(problem)))
+    return shown(_l("%(field)s: %(problem)s", field=_field_name(field, problem),
+                    problem=shown(problem)))
 
 
 def problems(fields: dict) -> dict[str, Shown]:
@@ -115,12 +115,17 @@ def listing(items: list):
     return _l("%(first)s, %(rest)s", first=items[0], rest=listing(items[1:]))
 
 
-def _part_label(key):
-    """A part of a field marshmallow names: an item of a list, or a named value."""
-    if isinstance(key, int):
-        return _l("item %(n)d", n=key + 1)
+def _field_name(field: str | int, problem):
+    """How a refusal names its field: by its label; an item of a list by its place; a
+    field the form does not have by the name the request gave it."""
     from crisisline.i18n import field_label
-    return field_label(key)
+    if isinstance(field, int):
+        return _l("item %(n)d", n=field + 1)
+    unknown = SCHEMA_MESSAGES["unknown"]._args[0]
+    if isinstance(problem, list) and problem and all(
+            isinstance(item, Message) and item.lazy._args[0] == unknown for item in problem):
+        return field
+    return field_label(field)
 
 
 # -- the checks (under testing) ---------------------------------------------------------

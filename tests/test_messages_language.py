@@ -95,6 +95,18 @@ def test_a_missing_field_in_the_api_is_named_in_chinese(api, active_call, world)
     assert step.json["fields"] == {"responder": "必填", "emergency_services": "必填"}
 
 
+def test_an_unknown_field_or_a_body_that_is_not_an_object_is_named_in_chinese(api,
+                                                                             active_call):
+    unknown = api("volunteer").post(f"/api/contacts/{active_call}/messages",
+                                    {"body": "你好", "colour": "red"})
+    assert unknown.status_code == 422 and unknown.json["fields"] == {"colour": "不是本表单的字段"}
+    volunteer = api("volunteer")
+    listed = volunteer.client.post(f"/api/contacts/{active_call}/messages", json=[1, 2],
+                                   headers=volunteer.headers)
+    assert listed.status_code == 422
+    assert listed.json["fields"] == {"_schema": "格式不正确，应为一组命名的值"}
+
+
 def test_school_consent_too_early_is_refused_in_chinese(api, ctx, world):
     case = world.records["team_case"]
     version = _in_state(ctx, case.id, "guardian_contact")
@@ -227,6 +239,16 @@ def test_a_saved_screen_says_it_was_saved(client, active_call):
     saved = client.post(f"/contacts/{active_call}/screen", follow_redirects=True, data={
         "csrf_token": csrf(page), "wish_dead": "no", "thoughts": "no", "behaviour": "no"})
     assert saved.status_code == 200 and "筛查已保存。" in _text(saved)
+
+
+def test_the_command_line_refuses_in_the_terminals_language(crisisline):
+    crisisline("init")
+    chinese = crisisline("users", "token", "nobody", check=False,
+                         env={"LANG": "zh_CN.UTF-8", "LC_ALL": ""})
+    assert chinese.returncode != 0 and "没有名为“nobody”的用户" in chinese.stderr
+    english = crisisline("users", "token", "nobody", check=False,
+                         env={"LANG": "C.UTF-8", "LC_ALL": ""})
+    assert "no user named 'nobody'" in english.stderr
 
 
 # -- the mechanism that makes every test check the language ----------------------------------

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Response, jsonify, request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint
@@ -152,7 +153,7 @@ def add_note(data, case_id: int):
 def attach_document(data, case_id: int):
     upload = request.files.get("file")
     if upload is None:
-        raise InvalidInput({"file": "attach the file as multipart form field 'file'"})
+        raise InvalidInput({"file": _l("attach the file (the multipart form field “file”)")})
     document = services.attach_document(
         current_user, case_id, kind=data["kind"], filename=upload.filename,
         content=upload.read(services.MAX_DOCUMENT_BYTES + 1), content_type=upload.mimetype,

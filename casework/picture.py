@@ -40,18 +40,21 @@ def _layout() -> dict[str, tuple[int, int]]:
 PLACES = _layout()
 
 
-def workflow_svg(labels: dict[str, str], *, current: str | None = None,
-                 visited: set[str] = frozenset(), taken: set[str] = frozenset()) -> str:
-    """SVG of the workflow; ``labels`` names the states in the reader's language."""
+def workflow_svg(labels: dict[str, str], *, events: dict[str, str] | None = None,
+                 current: str | None = None, visited: set[str] = frozenset(),
+                 taken: set[str] = frozenset(), title: str = "workflow") -> str:
+    """SVG of the workflow; ``labels`` names the states, ``events`` the arrows and
+    ``title`` the picture in the reader's language."""
     width = max(x for x, _ in PLACES.values()) + NODE_W + MARGIN
     height = max(y for _, y in PLACES.values()) + NODE_H + MARGIN + 20
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-             f'role="img" aria-label="workflow" font-family="sans-serif" font-size="12">',
+             f'role="img" aria-label="{escape(title)}" font-family="sans-serif" font-size="12">',
              '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" '
              'markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
              '<path d="M0,0 L10,5 L0,10 z" fill="context-stroke"/></marker></defs>']
     for event in EVENTS:
-        parts.append(_edge(event.name, event.source, event.target, event.name in taken))
+        parts.append(_edge(event.name, (events or {}).get(event.name, event.name), event.source,
+                           event.target, event.name in taken))
     for state in STATES:
         x, y = PLACES[state]
         fill = "#0b5cad" if state == current else ("#e8f1fb" if state in visited else "#fff")
@@ -66,7 +69,7 @@ def workflow_svg(labels: dict[str, str], *, current: str | None = None,
     return "".join(parts)
 
 
-def _edge(name: str, source: str, target: str, taken: bool) -> str:
+def _edge(name: str, label_text: str, source: str, target: str, taken: bool) -> str:
     (sx, sy), (tx, ty) = PLACES[source], PLACES[target]
     if source == target:  # an event that keeps the state: a loop over the box
         x = sx + NODE_W / 2
@@ -94,5 +97,5 @@ def _edge(name: str, source: str, target: str, taken: bool) -> str:
     return (f'<g class="event" data-event="{name}"><path d="{path}" fill="none" '
             f'stroke="{colour}" stroke-width="{2 if taken else 1}" marker-end="url(#arrow)"/>'
             f'<text x="{label[0]}" y="{label[1]}" fill="{colour}" text-anchor="middle" '
-            f'font-size="10" stroke="#fff" stroke-width="3" paint-order="stroke">{name}'
-            f'</text></g>')
+            f'font-size="10" stroke="#fff" stroke-width="3" paint-order="stroke">'
+            f'{escape(label_text)}</text></g>')

@@ -12,6 +12,7 @@ import hashlib
 from datetime import date, datetime, timedelta
 
 import marshmallow as ma
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from casework import deadlines, workflow
@@ -25,6 +26,7 @@ from crisisline.access.rules import EDIT, VIEW, can
 from crisisline.accounts.models import Organisation, OrgKind, Role, Team, User
 from crisisline.database import db, utcnow
 from crisisline.errors import Conflict, Forbidden, InvalidInput, NotFound
+from crisisline.i18n import EVENT_LABELS, RECORD_LABELS, STATE_LABELS, label
 from crisisline.realtime import (case_room, emit_after_commit, hospital_room,
                                  supervisors_room, team_room, user_room)
 from state_machines import case_workflow
@@ -40,9 +42,12 @@ DOCUMENT_SIGNATURES = {  # content types we accept, recognised by their first by
 def get_case(actor: User, case_id: int, action: str = VIEW) -> Case:
     case = db.get(Case, case_id)
     if case is None:
-        raise NotFound(f"case {case_id} does not exist")
+        raise NotFound(_l("%(record)s %(id)s does not exist", record=RECORD_LABELS["case"],
+                          id=case_id))
     if not can(actor, action, case):
-        raise Forbidden(f"you may not {action} this case", object_type="case",
+        raise Forbidden(_l("you may not open this %(record)s", record=RECORD_LABELS["case"])
+                        if action == VIEW else _l("you may not change this case"),
+                        object_type="case",
                         object_id=case.id, break_glass_allowed=actor.role in (
                             Role.COUNSELOR, Role.SUPERVISOR))
     return case
@@ -53,21 +58,21 @@ def open_case(actor: User, *, source: str, risk_level: str, summary: str = "",
     """Open a case in ``reported`` at the actor's centre, for its on-duty team."""
     errors = {}
     if actor.role not in (Role.VOLUNTEER, Role.COUNSELOR, Role.SUPERVISOR):
-        raise Forbidden("only hotline staff open cases")
+        raise Forbidden(_l("only hotline staff open cases"))
     centre_ids = sorted(actor.centre_ids)
     if not centre_ids:
-        raise Forbidden("you belong to no hotline centre")
+        raise Forbidden(_l("you belong to no hotline centre"))
     if source not in {s.value for s in CaseSource}:
-        errors["source"] = f"one of {', '.join(s.value for s in CaseSource)}"
+        errors["source"] = _l("choose one of the options offered")
     if risk_level not in {r.value for r in RiskLevel}:
-        errors["risk_level"] = f"one of {', '.join(r.value for r in RiskLevel)}"
+        errors["risk_level"] = _l("choose one of the options offered")
     student = db.get(Student, student_id) if student_id is not None else None
     if student_id is not None and (student is None or student.school.centre_id != centre_ids[0]):
-        errors["student_id"] = "no such student at a school your centre serves"
+        errors["student_id"] = _l("no such student at a school your centre serves")
     owner = db.get(User, owner_id) if owner_id is not None else None
     if owner_id is not None and (owner is None or owner.role != Role.COUNSELOR
                                  or centre_ids[0] not in owner.centre_ids):
-        errors["owner_id"] = "must be a counselor of your centre"
+        errors["owner_id"] = _l("must be a counselor of your centre")
     if errors:
         raise InvalidInput(errors)
     if owner is None and actor.role == Role.COUNSELOR:
@@ -98,28 +103,33 @@ def fire_event(actor: User, case_id: int, event_name: str, data: dict | None,
     """Apply a workflow event with its data; the history row and audit entry go with it."""
     case = db.get(Case, case_id)
     if case is None:
-        raise NotFound(f"case {case_id} does not exist")
+        raise NotFound(_l("%(record)s %(id)s does not exist", record=RECORD_LABELS["case"],
+                          id=case_id))
     if not can(actor, VIEW, case):
-        raise Forbidden("you may not act on this case", object_type="case", object_id=case.id)
+        raise Forbidden(_l("you may not act on this case"), object_type="case",
+                        object_id=case.id)
     if version is None:
-        raise InvalidInput({"version": "send the case version you are acting on"})
+        raise InvalidInput({"version": _l("send the case version you are acting on")})
     if version != case.version:
-        raise Conflict("the case has changed since you loaded it", current_version=case.version,
+        raise Conflict(_l("the case has changed since you loaded it; reload it and try again"),
+                       current_version=case.version,
                        allowed_events=allowed_events(actor, case))
     event = case_workflow.EVENTS_BY_NAME.get(event_name)
     allowed = allowed_events(actor, case)
     if event is None or event.source != case.state:
-        raise Conflict(f"'{event_name}' is not possible in state '{case.state}'",
+        raise Conflict(_l("“%(event)s” is not possible while the case is “%(state)s”",
+                          event=label(EVENT_LABELS, event_name),
+                          state=label(STATE_LABELS, case.state)),
                        state=case.state, allowed_events=allowed)
     if not _may_fire(actor, case, event):
-        raise Forbidden(f"you may not fire '{event_name}' on this case", state=case.state,
+        raise Forbidden(_l("you may not take the step “%(event)s” on this case",
+                           event=label(EVENT_LABELS, event_name)), state=case.state,
                         allowed_events=allowed)
     schema, apply = workflow.HANDLERS[event.name]
     try:
         values = schema().load(data or {})
     except ma.ValidationError as error:
-        raise InvalidInput({field: "; ".join(_messages(problem))
-                            for field, problem in error.messages.items()}) from None
+        raise InvalidInput(error.messages) from None
     from_state = case.state
     with db.no_autoflush:  # one UPDATE at the end: one new version, one complete diff
         apply(case, values, actor)
@@ -144,7 +154,7 @@ def case_file(actor: User, case_id: int) -> Case:
     (who sees a case in transfer only to confirm the arrival)."""
     case = get_case(actor, case_id)
     if actor.role == Role.HOSPITAL_LIAISON:
-        raise Forbidden("hospital liaisons see the referral, not the case file",
+        raise Forbidden(_l("hospital liaisons see the referral, not the case file"),
                         object_type="case", object_id=case.id)
     return case
 
@@ -152,7 +162,7 @@ def case_file(actor: User, case_id: int) -> Case:
 def add_note(actor: User, case_id: int, body: str) -> CaseNote:
     case = get_case(actor, case_id, EDIT)
     if not (body or "").strip():
-        raise InvalidInput({"body": "a note cannot be empty"})
+        raise InvalidInput({"body": _l("a note cannot be empty")})
     note = CaseNote(case_id=case.id, author_id=actor.id, body=body.strip())
     db.add(note)
     audit.record("case_note.create", note, changes={"case_id": {"new": case.id}})
@@ -165,17 +175,18 @@ def attach_document(actor: User, case_id: int, *, kind: str, filename: str, cont
     case = get_case(actor, case_id, EDIT)
     errors = {}
     if kind not in {k.value for k in DocumentKind}:
-        errors["kind"] = f"one of {', '.join(k.value for k in DocumentKind)}"
+        errors["kind"] = _l("choose one of the options offered")
     if not content:
-        errors["file"] = "the file is empty"
+        errors["file"] = _l("the file is empty")
     elif len(content) > MAX_DOCUMENT_BYTES:
-        errors["file"] = f"at most {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB"
+        errors["file"] = _l("the file may be at most %(n)d MB",
+                            n=MAX_DOCUMENT_BYTES // (1024 * 1024))
     elif not content.startswith(DOCUMENT_SIGNATURES.get(content_type, b"\0no match")):
-        errors["file"] = "must be a PDF, PNG or JPEG file (checked on its content)"
+        errors["file"] = _l("must be a PDF, PNG or JPEG file (checked on its content)")
     if issued_by_hospital_id is not None:
         hospital = db.get(Organisation, issued_by_hospital_id)
         if hospital is None or hospital.kind != OrgKind.HOSPITAL:
-            errors["issued_by_hospital_id"] = "must be a hospital"
+            errors["issued_by_hospital_id"] = _l("must be a hospital")
     if errors:
         raise InvalidInput(errors)
     document = CaseDocument(case_id=case.id, kind=DocumentKind(kind),
@@ -195,11 +206,11 @@ def record_follow_up(actor: User, case_id: int, *, kind: str, outcome: str,
     case = get_case(actor, case_id, EDIT)
     errors = {}
     if kind not in {k.value for k in FollowUpKind}:
-        errors["kind"] = f"one of {', '.join(k.value for k in FollowUpKind)}"
+        errors["kind"] = _l("choose one of the options offered")
     if not (outcome or "").strip():
-        errors["outcome"] = "say what came of the contact"
+        errors["outcome"] = _l("say what came of the contact")
     if occurred_at > utcnow():
-        errors["occurred_at"] = "cannot be in the future"
+        errors["occurred_at"] = _l("cannot be in the future")
     if errors:
         raise InvalidInput(errors)
     contact = FollowUpContact(case_id=case.id, kind=FollowUpKind(kind), outcome=outcome.strip(),
@@ -226,7 +237,7 @@ def record_guardian_attempt(actor: User, case_id: int, *, reached: bool, note: s
     if guardian_id is not None:
         guardian = db.get(Guardian, guardian_id)
         if guardian is None or guardian.student_id != case.student_id:
-            raise InvalidInput({"guardian_id": "must be a guardian of this case's student"})
+            raise InvalidInput({"guardian_id": _l("must be a guardian of this case's student")})
     attempt = GuardianContactAttempt(case_id=case.id, guardian_id=guardian_id, reached=reached,
                                      note=note or "", attempted_at=utcnow(),
                                      recorded_by_id=actor.id)
@@ -263,12 +274,6 @@ def announce(case: Case) -> None:
         emit_after_commit("case.updated", payload, room=room)
 
 
-def _messages(problem) -> list[str]:
-    if isinstance(problem, dict):
-        return [f"{key}: {'; '.join(_messages(value))}" for key, value in problem.items()]
-    return [str(item) for item in problem] if isinstance(problem, list) else [str(problem)]
-
-
 def my_alerts(actor: User) -> list[Alert]:
     """The alerts waiting for ``actor``, newest first."""
     return list(db.scalars(select(Alert).where(Alert.recipient_id == actor.id,
@@ -279,7 +284,8 @@ def my_alerts(actor: User) -> list[Alert]:
 def acknowledge_alert(actor: User, alert_id: int) -> Alert:
     alert = db.get(Alert, alert_id)
     if alert is None or alert.recipient_id != actor.id:  # others' alerts do not exist for you
-        raise NotFound(f"alert {alert_id} does not exist")
+        raise NotFound(_l("%(record)s %(id)s does not exist", record=RECORD_LABELS["alert"],
+                          id=alert_id))
     if alert.acknowledged_at is None:
         alert.acknowledged_at = utcnow()
         audit.record("alert.acknowledge", alert, changes=audit.diff(alert))
@@ -290,19 +296,20 @@ def record_discharge(actor: User, referral_id: int, discharged_at: datetime) -> 
     """The hospital discharged the student: outpatient follow-up is due within 7 days."""
     referral = db.get(Referral, referral_id)
     if referral is None:
-        raise NotFound(f"referral {referral_id} does not exist")
+        raise NotFound(_l("%(record)s %(id)s does not exist", record=RECORD_LABELS["referral"],
+                          id=referral_id))
     if not can(actor, EDIT, referral):
-        raise Forbidden("you may not update this referral", object_type="referral",
+        raise Forbidden(_l("you may not update this referral"), object_type="referral",
                         object_id=referral.id)
     errors = {}
     if referral.case.state in case_workflow.FINAL:
-        errors["case"] = "the case is closed or withdrawn"
+        errors["case"] = _l("the case is closed or withdrawn")
     if referral.arrived_at is None:
-        errors["arrived_at"] = "confirm the student's arrival first"
+        errors["arrived_at"] = _l("confirm the student's arrival first")
     if referral.discharged_at is not None:
-        errors["discharged_at"] = "the discharge is already recorded"
+        errors["discharged_at"] = _l("the discharge is already recorded")
     if discharged_at > utcnow():
-        errors["discharged_at"] = "cannot be in the future"
+        errors["discharged_at"] = _l("cannot be in the future")
     if errors:
         raise InvalidInput(errors)
     referral.discharged_at = discharged_at
@@ -319,7 +326,7 @@ def file_school_report(actor: User, *, student_id: int | None = None, kind: str,
     The student is named by id or by student number, within the reporter's own school.
     """
     if actor.role != Role.REPORTER:
-        raise Forbidden("only school reporters file school reports")
+        raise Forbidden(_l("only school reporters file school reports"))
     schools = actor.organisation_ids(OrgKind.SCHOOL)
     student = db.get(Student, student_id) if student_id is not None else None
     if student is None and student_number:
@@ -327,11 +334,11 @@ def file_school_report(actor: User, *, student_id: int | None = None, kind: str,
                                                   Student.school_id.in_(schools)))
     errors = {}
     if kind not in {k.value for k in ReportKind}:
-        errors["kind"] = f"one of {', '.join(k.value for k in ReportKind)}"
+        errors["kind"] = _l("choose one of the options offered")
     if student is None or student.school_id not in schools:
-        errors["student_id"] = "must be a student of your school"
+        errors["student_id"] = _l("must be a student of your school")
     if kind == ReportKind.AT_RISK.value and not (note or "").strip():
-        errors["note"] = "say what you saw"
+        errors["note"] = _l("say what you saw")
     if errors:
         raise InvalidInput(errors)
     report = SchoolReport(school_id=student.school_id, student_id=student.id,
@@ -357,14 +364,16 @@ def assign(actor: User, case_id: int, *, owner_id: int | None, version: int) -> 
     """A supervisor gives a case to a counselor of its centre (or back to the team)."""
     case = get_case(actor, case_id, EDIT)
     if actor.role != Role.SUPERVISOR:
-        raise Forbidden("only supervisors assign cases")
+        raise Forbidden(_l("only supervisors assign cases"))
     if version != case.version:
-        raise Conflict("the case has changed since you loaded it", current_version=case.version)
+        raise Conflict(_l("the case has changed since you loaded it; reload it and try again"),
+                       current_version=case.version)
     owner = db.get(User, owner_id) if owner_id is not None else None
     if owner_id is not None and (owner is None or not owner.is_active
                                  or owner.role not in (Role.COUNSELOR, Role.SUPERVISOR)
                                  or case.centre_id not in owner.centre_ids):
-        raise InvalidInput({"owner_id": "must be an active counselor of this case's centre"})
+        raise InvalidInput({"owner_id": _l("must be an active counselor of this case's "
+                                             "centre")})
     case.owner_id = owner.id if owner else None
     case.updated_at = utcnow()
     db.add(CaseHistory(case_id=case.id, event="assign", from_state=case.state,
@@ -392,6 +401,7 @@ def open_document(actor: User, case_id: int, document_id: int) -> CaseDocument:
     case = case_file(actor, case_id)
     document = db.get(CaseDocument, document_id)
     if document is None or document.case_id != case.id:
-        raise NotFound(f"document {document_id} does not exist")
+        raise NotFound(_l("%(record)s %(id)s does not exist", record=RECORD_LABELS["document"],
+                          id=document_id))
     audit.record_read(document)
     return document

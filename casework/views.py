@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from flask import (Blueprint, Response, current_app, flash, redirect, render_template, request,
                    url_for)
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
@@ -24,7 +24,8 @@ from crisisline.accounts.models import Organisation, OrgKind, Role
 from crisisline.accounts.security import require_role
 from crisisline.database import db
 from crisisline.errors import Conflict, InvalidInput
-from crisisline.i18n import STATE_LABELS
+from crisisline.i18n import EVENT_LABELS, STATE_LABELS
+from crisisline.messages import problem_line
 from crisisline.pages import save
 from crisisline.validation import local_datetime
 from hotline.services import on_duty
@@ -69,9 +70,11 @@ def acknowledge_alert(alert_id: int):
 @blueprint.route("/referrals/<int:referral_id>/discharge", methods=["POST"])
 @require_role(Role.HOSPITAL_LIAISON)
 def discharge(referral_id: int):
-    save(lambda: services.record_discharge(
-        current_user, referral_id,
-        _local_time(request.form.get("discharged_at", ""), "discharged_at")), _("Saved."))
+    if save(lambda: services.record_discharge(
+            current_user, referral_id,
+            _local_time(request.form.get("discharged_at", ""), "discharged_at")),
+            _l("Saved.")) is None:
+        return liaison_home(), 422  # refused: the page again, as typed
     return redirect(url_for("casework.liaison_home"))
 
 
@@ -79,10 +82,12 @@ def discharge(referral_id: int):
 @require_role(Role.REPORTER)
 def file_report():
     form = request.form
-    save(lambda: services.file_school_report(
-        current_user, kind=form.get("kind", ""), note=form.get("note", ""),
-        student_id=_number(form.get("student_id")),
-        student_number=form.get("student_number", "").strip() or None), _("Report filed."))
+    if save(lambda: services.file_school_report(
+            current_user, kind=form.get("kind", ""), note=form.get("note", ""),
+            student_id=_number(form.get("student_id")),
+            student_number=form.get("student_number", "").strip() or None),
+            _l("Report filed.")) is None:
+        return reporter_home(), 422  # refused: the page again, as typed
     return redirect(url_for("casework.reporter_home"))
 
 
@@ -129,9 +134,11 @@ def open_case():
     form = request.form
     case = save(lambda: services.open_case(
         current_user, source=form.get("source", ""), risk_level=form.get("risk_level", ""),
-        summary=form.get("summary", ""), student_id=_number(form.get("student_id"))))
-    if case is None:
-        return redirect(url_for("casework.counselor_home"))
+        summary=form.get("summary", ""), student_id=_number(form.get("student_id"))),
+        _l("The case was opened."))
+    if case is None:  # refused: the form again, as typed (it is on the counselor's page)
+        return (counselor_home(), 422) if current_user.role == Role.COUNSELOR else \
+            redirect(url_for("casework.counselor_home"))
     return redirect(url_for("casework.case_page", record_id=case.id))
 
 
@@ -180,21 +187,22 @@ def _act(record_id: int, action: str, do):
     except (InvalidInput, Conflict) as error:
         db.rollback()
         case = services.get_case(current_user, record_id)
-        problems = error.details.get("fields") or {"": error.message}
+        problems = [problem_line(field, problem) for field, problem in
+                    (error.details.get("fields") or {"": error.message}).items()]
         return _render_case(case, errors=problems, failed=action), error.status
     db.commit()
     flash(_("Saved."), "success")
     return redirect(url_for("casework.case_page", record_id=record_id))
 
 
-def _render_case(case: Case, errors: dict | None = None, failed: str | None = None):
+def _render_case(case: Case, errors: list[str] | None = None, failed: str | None = None):
     events = services.allowed_events(current_user, case)
     if current_user.role == Role.HOSPITAL_LIAISON:  # the arrival, not the case file
-        return render_template("casework/liaison_case.html", case=case, errors=errors or {},
+        return render_template("casework/liaison_case.html", case=case, errors=errors or [],
                                events={event: event_form(event) for event in events})
     return render_template(
         "casework/case.html", case=case, picture=Markup(_picture(case)),
-        events={event: event_form(event) for event in events}, errors=errors or {},
+        events={event: event_form(event) for event in events}, errors=errors or [],
         failed=failed, deadlines=deadlines.pending(case),
         documents=db.scalars(select(CaseDocument).where(CaseDocument.case_id == case.id)
                              .order_by(CaseDocument.id)).all(),
@@ -209,7 +217,8 @@ def _render_case(case: Case, errors: dict | None = None, failed: str | None = No
 def _picture(case: Case) -> str:
     visited = {row.to_state for row in case.history}
     return workflow_svg({state: str(label) for state, label in STATE_LABELS.items()},
-                        current=case.state, visited=visited,
+                        events={event: str(label) for event, label in EVENT_LABELS.items()},
+                        title=_("Workflow"), current=case.state, visited=visited,
                         taken={row.event for row in case.history})
 
 

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Callable
 
 import marshmallow as ma
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from casework import deadlines
@@ -22,6 +23,8 @@ from crisisline import validation
 from crisisline.accounts.models import HospitalKind, Organisation, OrgKind, Role, User
 from crisisline.database import db, utcnow
 from crisisline.errors import InvalidInput
+from crisisline.i18n import CHOICE_LABELS, DEADLINE_LABELS, label
+from crisisline.messages import Message, listing
 
 LOW_OR_MEDIUM = (RiskLevel.LOW.value, RiskLevel.MODERATE.value)
 HIGH_OR_IMMINENT = (RiskLevel.HIGH.value, RiskLevel.IMMINENT.value)
@@ -37,7 +40,7 @@ ELIGIBLE_FOR_RECOVERY_CERTIFICATES = (HospitalKind.GRADE_2A_PSYCHIATRIC_DEPARTME
 def _storable(value: str) -> None:
     problem = validation.text_problem(value)
     if problem is not None:
-        raise ma.ValidationError(str(problem))
+        raise ma.ValidationError(Message(problem))
 
 
 def _text(max_length: int = 2000, **kwargs):
@@ -134,14 +137,15 @@ class Reopen(_Strict):
     reason = _text()
 
 
-def _fail(**fields: str):
+def _fail(**fields):
     raise InvalidInput(fields)
 
 
 def _document(case: Case, document_id: int, kind: DocumentKind, field: str) -> CaseDocument:
     document = db.get(CaseDocument, document_id)
     if document is None or document.case_id != case.id or document.kind != kind:
-        _fail(**{field: f"must be a {kind.value} document attached to this case"})
+        _fail(**{field: _l("must be a document attached to this case, of the kind "
+                           "“%(kind)s”", kind=label(CHOICE_LABELS, kind.value))})
     return document
 
 
@@ -153,7 +157,7 @@ def _has_document(case: Case, kind: DocumentKind) -> bool:
 def _not_long_before_the_case(case: Case, moment: datetime) -> None:
     # a case is often recorded after the response began, but not days after
     if moment < case.created_at - RECORDED_LATE_AT_MOST:
-        _fail(arrived_at="cannot be more than a day before the case was opened")
+        _fail(arrived_at=_l("cannot be more than a day before the case was opened"))
 
 
 def enter_follow_up(case: Case) -> None:
@@ -178,7 +182,8 @@ def triage_support(case: Case, data: dict, actor: User) -> None:
     owner = db.get(User, data["plan_owner_id"])
     if owner is None or not owner.is_active or owner.role not in PLAN_OWNER_ROLES \
             or case.centre_id not in owner.centre_ids:
-        _fail(plan_owner_id="must be an active counselor or supervisor of this case's centre")
+        _fail(plan_owner_id=_l("must be an active counselor or supervisor of this case's "
+                               "centre"))
     case.risk_level, case.owner_id = RiskLevel(data["risk_level"]), owner.id
     enter_follow_up(case)
 
@@ -195,7 +200,7 @@ def escalate(case: Case, data: dict, actor: User) -> None:
 
 def contact_guardian(case: Case, data: dict, actor: User) -> None:
     if data["arrived_at"] > utcnow() + timedelta(minutes=1):
-        _fail(arrived_at="cannot be in the future")
+        _fail(arrived_at=_l("cannot be in the future"))
     _not_long_before_the_case(case, data["arrived_at"])
     case.watcher = data["watcher"]
     deadlines.settle(case, "responder_on_site")
@@ -205,21 +210,23 @@ def contact_guardian(case: Case, data: dict, actor: User) -> None:
 def refer_to_hospital(case: Case, data: dict, actor: User) -> None:
     hospital = db.get(Organisation, data["hospital_id"])
     if hospital is None or hospital.kind != OrgKind.HOSPITAL:
-        _fail(hospital_id="must be a hospital")
+        _fail(hospital_id=_l("must be a hospital"))
     basis = data["legal_basis"]
     if basis == "guardian_consent" and data["guardian_refused"]:
-        _fail(legal_basis="the guardian refused: guardian consent cannot be the basis")
+        _fail(legal_basis=_l("the guardian refused: guardian consent cannot be the basis"))
     if basis == "school_consent":
         _require_guardian_unreachable(case)
     elif basis == "police_assisted":
         problems = {}
         if not data["guardian_refused"]:
-            problems["guardian_refused"] = "police-assisted transfer needs the guardian's refusal"
+            problems["guardian_refused"] = _l("police-assisted transfer needs the guardian's "
+                                              "refusal")
         if not data["danger_to_others"]:
-            problems["danger_to_others"] = ("police may only help when the student has harmed "
-                                            "or threatens to harm others (MHL art. 28, 35, 36)")
+            problems["danger_to_others"] = _l("police may only help when the student has "
+                                              "harmed or threatens to harm others (MHL art. 28, "
+                                              "35, 36)")
         if not (data.get("police_reference") or "").strip():
-            problems["police_reference"] = "the police case or call reference is required"
+            problems["police_reference"] = _l("the police case or call reference is required")
         if problems:
             raise InvalidInput(problems)
     case.hospital_id, case.legal_basis = hospital.id, basis
@@ -237,16 +244,17 @@ def _require_guardian_unreachable(case: Case) -> None:
         Deadline.case_id == case.id, Deadline.kind == "guardian_reached")
         .order_by(Deadline.id.desc()).limit(1))
     if waited_until is None or waited_until > utcnow():
-        problems["legal_basis"] = (f"school consent opens only when the guardian has not been "
-                                   f"reached for {policy().guardian_reached_minutes} minutes")
+        problems["legal_basis"] = _l("school consent opens only when the guardian has not been "
+                                     "reached for %(minutes)d minutes",
+                                     minutes=policy().guardian_reached_minutes)
     attempts = db.scalars(select(GuardianContactAttempt.reached).where(
         GuardianContactAttempt.case_id == case.id)).all()
     if not attempts:
-        problems["guardian_contact_attempts"] = "log the attempts to reach the guardian"
+        problems["guardian_contact_attempts"] = _l("log the attempts to reach the guardian")
     elif any(attempts):
-        problems["legal_basis"] = "the guardian was reached: ask for the guardian's consent"
+        problems["legal_basis"] = _l("the guardian was reached: ask for the guardian's consent")
     if not _has_document(case, DocumentKind.SCHOOL_CONSENT_FORM):
-        problems["school_consent_form"] = "attach the signed school consent form (学校送医同意书)"
+        problems["school_consent_form"] = _l("attach the signed school consent form")
     if problems:
         raise InvalidInput(problems)
 
@@ -254,10 +262,11 @@ def _require_guardian_unreachable(case: Case) -> None:
 def home_supervision(case: Case, data: dict, actor: User) -> None:
     problems = {}
     if data["danger_to_others"] or case.danger_to_others:
-        problems["danger_to_others"] = ("danger to others: refer with police assistance, "
-                                        "home supervision is for danger to self only")
+        problems["danger_to_others"] = _l("danger to others: refer with police assistance, "
+                                          "home supervision is for danger to self only")
     if not data["guardian_refused_admission"]:
-        problems["guardian_refused_admission"] = "home supervision follows a refused admission"
+        problems["guardian_refused_admission"] = _l("home supervision follows a refused "
+                                                    "admission")
     if problems:
         raise InvalidInput(problems)
     _document(case, data["acknowledgement_document_id"], DocumentKind.GUARDIAN_ACKNOWLEDGEMENT,
@@ -269,7 +278,7 @@ def home_supervision(case: Case, data: dict, actor: User) -> None:
 
 def confirm_arrival(case: Case, data: dict, actor: User) -> None:
     if data["arrived_at"] > utcnow() + timedelta(minutes=1):
-        _fail(arrived_at="cannot be in the future")
+        _fail(arrived_at=_l("cannot be in the future"))
     _not_long_before_the_case(case, data["arrived_at"])
     referral = current_referral(case)
     referral.arrived_at = data["arrived_at"]
@@ -278,8 +287,8 @@ def confirm_arrival(case: Case, data: dict, actor: User) -> None:
 
 def return_to_class(case: Case, data: dict, actor: User) -> None:
     if data["diagnosis_outcome"] != "fit_to_study":
-        _fail(diagnosis_outcome="return to class needs the diagnosis 'fit to study'; "
-                                "otherwise start a leave")
+        _fail(diagnosis_outcome=_l("return to class needs the diagnosis “fit to study”; "
+                                   "otherwise start a leave"))
     _document(case, data["parent_notice_document_id"], DocumentKind.PARENT_NOTICE,
               "parent_notice_document_id")
     deadlines.settle(case, "hospital_arrival", status=DeadlineStatus.CANCELLED)
@@ -289,7 +298,7 @@ def return_to_class(case: Case, data: dict, actor: User) -> None:
 def start_leave(case: Case, data: dict, actor: User) -> None:
     today = utcnow().date()
     if data["expected_end"] <= today:
-        _fail(expected_end="must be after today")
+        _fail(expected_end=_l("must be after today"))
     case.leave_kind, case.leave_expected_end = data["kind"], data["expected_end"]
     deadlines.settle(case, "hospital_arrival", status=DeadlineStatus.CANCELLED)
     _schedule_leave_reminder(case, data["expected_end"])
@@ -306,8 +315,9 @@ def apply_return(case: Case, data: dict, actor: User) -> None:
                             DocumentKind.RECOVERY_CERTIFICATE, "certificate_document_id")
     hospital = certificate.issued_by_hospital
     if hospital is None or hospital.hospital_kind not in ELIGIBLE_FOR_RECOVERY_CERTIFICATES:
-        _fail(certificate_document_id="the certificate must come from a grade-2A+ psychiatric "
-                                      "department, a specialist psychiatric or a brain hospital")
+        _fail(certificate_document_id=_l("the certificate must come from a grade-2A+ "
+                                         "psychiatric department, a specialist psychiatric or "
+                                         "a brain hospital"))
     _document(case, data["application_document_id"], DocumentKind.RETURN_APPLICATION,
               "application_document_id")
     deadlines.settle(case, "leave_ending", status=DeadlineStatus.CANCELLED)
@@ -339,10 +349,12 @@ def close(case: Case, data: dict, actor: User) -> None:
     done = db.scalar(counted)
     needed = policy().min_follow_ups_to_close
     if done < needed:
-        problems["follow_up_contacts"] = f"{needed} follow-up contacts are needed, {done} done"
+        problems["follow_up_contacts"] = _l("%(needed)d follow-up contacts are needed, "
+                                            "%(done)d done", needed=needed, done=done)
     late = deadlines.overdue(case)
     if late:
-        problems["deadlines"] = "overdue: " + ", ".join(sorted({d.kind for d in late}))
+        problems["deadlines"] = _l("overdue: %(deadlines)s", deadlines=listing(
+            [label(DEADLINE_LABELS, kind) for kind in sorted({d.kind for d in late})]))
     if problems:
         raise InvalidInput(problems)
     deadlines.settle(case, status=DeadlineStatus.CANCELLED)

@@ -10,11 +10,14 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-from flask import Flask, g, jsonify, render_template, request
-from flask_babel import format_datetime, get_locale
+from flask import Flask, g, jsonify, message_flashed, render_template, request
+from flask_babel import format_datetime, get_locale, lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import UnprocessableEntity
 
+from crisisline import messages  # first: marshmallow's messages before any schema is declared
 from crisisline import database
 from crisisline.config import ConfigError, load_settings  # noqa: F401  (re-exported)
 from crisisline import audit, redis_waits
@@ -77,8 +80,11 @@ def create_app(config: Mapping | None = None, *, environ: Mapping[str, str] | No
     _register_blueprints(app)
     _register_request_hooks(app)
     _register_error_handlers(app)
+    if app.testing:  # every flash a test reaches is a translated catalog message
+        message_flashed.connect(messages.check_flash, app)
+    from crisisline.pages import typed, typed_list
     app.jinja_env.globals.update(get_locale=get_locale, last_console_event_id=last_event_id,
-                                 **template_globals())
+                                 typed=typed, typed_list=typed_list, **template_globals())
     app.jinja_env.filters["datetimeformat"] = lambda value: format_datetime(
         value, "yyyy-MM-dd HH:mm")  # in the centre's time zone; unambiguous in both languages
     app.jinja_env.filters["timeformat"] = lambda value: format_datetime(value, "HH:mm")
@@ -145,6 +151,15 @@ def _content_security_policy() -> str:
         "frame-ancestors 'none'"))
 
 
+HTTP_MESSAGES = {  # what a person reads for an HTTP error with no message of our own
+    400: _l("The request could not be understood."), 401: _l("Sign in first."),
+    403: _l("You may not do this."), 404: _l("Not found."),
+    405: _l("This cannot be done here."), 413: _l("What you sent is too large."),
+    429: _l("Too many attempts. Wait a minute and try again."),
+    500: _l("Something went wrong. Please try again."),
+}
+
+
 def _register_error_handlers(app: Flask) -> None:
     def wants_json() -> bool:
         return request.path.startswith("/api/") or request.is_json
@@ -160,34 +175,62 @@ def _register_error_handlers(app: Flask) -> None:
         database.db.rollback()
         if isinstance(error, Forbidden):
             audit_refusal(error.details.get("object_type"), error.details.get("object_id"))
+        message = messages.shown(error.message)
+        fields = error.details.get("fields") or {}
         if wants_json():
-            return jsonify(error=error.message, **error.details), error.status
-        return render_template("error.html", status=error.status, message=error.message,
+            details = {**error.details, **({"fields": messages.problems(fields)} if fields
+                                           else {})}
+            return jsonify(**details, error=message), error.status
+        return render_template("error.html", status=error.status, message=message,
+                               problems=[messages.problem_line(field, problem)
+                                         for field, problem in fields.items()],
                                details=error.details), error.status
 
     @app.errorhandler(DataError)
     def _unstorable(_error):
         # the last line of defence: schemas and services check values before they get here
-        return _domain_error(InvalidInput({}, "a value is too long or holds characters that "
-                                              "cannot be stored"))
+        return _domain_error(InvalidInput({}, _l("a value is too long or holds characters "
+                                                 "that cannot be stored")))
 
     @app.errorhandler(OverflowError)
     def _out_of_range(_error):
-        return _domain_error(InvalidInput({}, "a number or date is out of range"))
+        return _domain_error(InvalidInput({}, _l("a number or date is out of range")))
 
     @app.errorhandler(StaleDataError)
     def _lost_race(_error):
         # two writers held the same version; the other one's change was committed first
-        return _domain_error(Conflict("the record was changed by someone else meanwhile; "
-                                      "reload it and try again"))
+        return _domain_error(Conflict(_l("the record was changed by someone else meanwhile; "
+                                         "reload it and try again")))
 
-    for status in (400, 401, 403, 404, 405, 429, 500):
+    @app.errorhandler(UnprocessableEntity)
+    def _unparsable(error):
+        # webargs (flask-smorest's arguments) refused the request: the same answer as a
+        # service's InvalidInput, naming each field, with webargs' own "errors" kept
+        database.db.rollback()
+        refused = (getattr(error, "data", None) or {}).get("messages") or {}
+        fields = {field: problem for location in refused.values()
+                  for field, problem in (location.items() if isinstance(location, dict)
+                                         else [("", location)])}
+        if not wants_json():
+            return _domain_error(InvalidInput(fields))
+        return jsonify(code=422, status="Unprocessable Entity",
+                       error=messages.shown(InvalidInput.default_message),
+                       fields=messages.problems(fields),
+                       errors={location: messages.problems(problems)
+                               if isinstance(problems, dict) else messages.shown(problems)
+                               for location, problems in refused.items()}), 422
+
+    for status in (400, 401, 403, 404, 405, 413, 429, 500):
         @app.errorhandler(status)
         def _http_error(error, status=status):
             database.db.rollback()
             if status == 403:
                 audit_refusal()
-            description = getattr(error, "description", None)
+            message = messages.shown(
+                _l("This form has expired. Reload the page and try again.")
+                if isinstance(error, CSRFError) else HTTP_MESSAGES[status])
             if wants_json():
-                return jsonify(error=str(description or status)), status
-            return render_template("error.html", status=status, message=None), status
+                return jsonify(error=message), status
+            # the page's heading already says it for these
+            return render_template("error.html", status=status, message=None if status in (
+                403, 404, 429) and not isinstance(error, CSRFError) else message), status

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import click
 from flask import Flask, g
+from flask_babel import force_locale
 
 from crisisline.config import DEMO_HOTLINE, ConfigError
 from crisisline.database import db
 from crisisline.errors import DomainError
+from crisisline.messages import problem_line, shown
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -30,16 +32,26 @@ def with_app(command):
             app = create_app()
         except ConfigError as error:
             raise click.ClickException(f"configuration error: {error}") from None
-        with app.app_context():
+        with app.app_context(), force_locale(_terminal_language()):
             g.audit_actor = f"system:cli:{os.environ.get('USER', 'unknown')}"
             try:
                 return command(app, *args, **kwargs)
             except DomainError as error:
                 db.rollback()
-                details = "; ".join(f"{k}: {v}" for k, v in
-                                    error.details.get("fields", {}).items())
-                raise click.ClickException(details or error.message) from None
+                fields = error.details.get("fields") or {}
+                raise click.ClickException("; ".join(
+                    problem_line(field, problem) for field, problem in fields.items())
+                    or shown(error.message)) from None
     return wrapper
+
+
+def _terminal_language() -> str:
+    """Refusals in the terminal's language (LC_ALL, LC_MESSAGES, LANG), as the command's
+    own words are English: Chinese for a zh_* terminal, otherwise English."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        if os.environ.get(name):
+            return "zh_Hans_CN" if os.environ[name].startswith("zh") else "en"
+    return "en"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

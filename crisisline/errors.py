@@ -1,11 +1,17 @@
-"""Errors that service functions raise and views turn into answers."""
+"""Errors that service functions raise and views turn into answers.
+
+Their messages are shown to people: mark each with ``lazy_gettext`` (``_l``), with named
+placeholders, and translate it (see ``crisisline.messages``).
+"""
 from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
 
 
 class DomainError(Exception):
     status = 400
 
-    def __init__(self, message: str, **details):
+    def __init__(self, message, **details):
         super().__init__(message)
         self.message = message
         self.details = details
@@ -27,7 +33,8 @@ class InvalidInput(DomainError):
     """Bad or missing data: ``fields`` maps each field to what is wrong with it."""
 
     status = 422
+    default_message = _l("Some of what you entered is not valid.")
 
-    def __init__(self, fields: dict[str, str], message: str = "invalid input"):
-        super().__init__(message, fields=fields)
+    def __init__(self, fields: dict, message=None):
+        super().__init__(message or self.default_message, fields=fields)
         self.fields = fields

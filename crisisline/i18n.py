@@ -1,7 +1,7 @@
 """Simplified Chinese by default, English on request."""
 from __future__ import annotations
 
-from flask import has_request_context, request, session
+from flask import current_app, has_app_context, has_request_context, request, session
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -53,6 +53,22 @@ FIELD_LABELS = {
     "deadlines": _l("Deadlines"), "guardian_contact_attempts": _l("Attempts to reach the guardian"),
     "school_consent_form": _l("School consent form"), "student_id": _l("Student"),
     "issued_by_hospital_id": _l("Issued by hospital"), "discharged_at": _l("Discharged at"),
+    # fields of the other forms and requests, as a refusal names them
+    "object_type": _l("Record type"), "object_id": _l("Record"), "grant": _l("Grant"),
+    "username": _l("Username"), "display_name": _l("Display name"), "role": _l("Role"),
+    "password": _l("Password"), "org": _l("Organisation code"),
+    "organisation": _l("Organisation code"), "body": _l("Message"),
+    "categories": _l("Categories"), "wrap_up_code": _l("Wrap-up code"),
+    "answers": _l("Screening answers"), "owner_id": _l("Owner"), "guardian_id": _l("Guardian"),
+    "case": _l("Case"), "reached": _l("Reached"), "student_number": _l("Student number"),
+    "report_date": _l("Report date"), "data": _l("Step data"), "risk": _l("Risk level"),
+    "state": _l("State"), "owner": _l("Owner"), "school": _l("School"),
+    "overdue": _l("Overdue"), "language": _l("Language"),
+    "wish_dead": _l("Question 1 (wish to be dead)"),
+    "thoughts": _l("Question 2 (suicidal thoughts)"), "method": _l("Question 3 (method)"),
+    "intent": _l("Question 4 (intent)"), "plan": _l("Question 5 (plan)"),
+    "behaviour": _l("Question 6 (suicidal behaviour)"),
+    "behaviour_recent": _l("Question 6: within the past three months"),
 }
 CHOICE_LABELS = {
     "low": _l("Low"), "moderate": _l("Moderate"), "high": _l("High"), "imminent": _l("Imminent"),
@@ -142,6 +158,10 @@ DELIVERY_LABELS = {"pending": _l("Waiting to be sent"), "sending": _l("Sending")
                    "failed": _l("Not sent: Twilio refused it"),
                    "not_sent": _l("Not sent: texting is not configured")}
 OUTCOME_LABELS = {"success": _l("Done"), "denied": _l("Refused"), "failure": _l("Failed")}
+RECORD_LABELS = {"case": _l("case"), "contact": _l("contact"), "referral": _l("referral"),
+                 "student": _l("student"), "school_report": _l("school report"),
+                 "document": _l("document"), "alert": _l("alert"),
+                 "break_glass_grant": _l("break-the-glass grant")}
 REPORT_KIND_LABELS = {"at_risk": _l("Student at risk"), "daily": _l("Daily report"),
                       "zero": _l("Zero report")}
 
@@ -165,7 +185,18 @@ def html_lang(locale: str) -> str:
 
 
 def field_label(name: str) -> str:
+    """A field's name as a person reads it; under testing, a field without a label (which
+    would show its internal name) is refused."""
+    if name not in FIELD_LABELS and has_app_context() and current_app.config.get("TESTING"):
+        from crisisline.messages import Untranslated
+        raise Untranslated(f"the field {name!r} has no label in crisisline.i18n.FIELD_LABELS")
     return str(FIELD_LABELS.get(name, name))
+
+
+def label(table: dict, name: str):
+    """``name``'s label from ``table`` (a message, shown in the reader's language), or the
+    name itself when it is not one of the table's (what a person typed, e.g. in a URL)."""
+    return table.get(name, name)
 
 
 def template_globals() -> dict:
@@ -184,4 +215,5 @@ def template_globals() -> dict:
             "delivery_label": labeller(DELIVERY_LABELS),
             "contact_status_label": labeller(CONTACT_STATUS_LABELS),
             "wrap_up_label": labeller(WRAP_UP_LABELS),
+            "record_label": labeller(RECORD_LABELS),
             "presence_events": lambda state: PRESENCE_EVENTS.get(state, [])}

@@ -31,6 +31,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms.validators import ValidationError as FormValidationError
 
 from crisisline.errors import DomainError, InvalidInput
+from crisisline.messages import Message
 
 MAX_JSON_DEPTH = 32  # our deepest body (a workflow event's data) is 3 levels deep
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2100
@@ -101,7 +102,7 @@ class Name(ma.fields.String):
         value = super()._deserialize(value, attr, data, **kwargs)
         problem = name_problem(value)
         if problem is not None:
-            raise ma.ValidationError(str(problem))
+            raise ma.ValidationError(Message(problem))
         return value
 
 
@@ -112,7 +113,7 @@ class Date(ma.fields.Date):
         value = super()._deserialize(value, attr, data, **kwargs)
         problem = date_problem(value)
         if problem is not None:
-            raise ma.ValidationError(str(problem))
+            raise ma.ValidationError(Message(problem))
         return value
 
 
@@ -123,7 +124,7 @@ class AwareDateTime(ma.fields.AwareDateTime):
         value = super()._deserialize(value, attr, data, **kwargs)
         problem = date_problem(value)
         if problem is not None:
-            raise ma.ValidationError(str(problem))
+            raise ma.ValidationError(Message(problem))
         return value
 
 

@@ -8,15 +8,15 @@ conversation named in that cookie. The transcript is kept with the contact.
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_socketio import join_room
 from limits import parse
 
 from crisisline.accounts.models import Organisation
 from crisisline.database import db
-from crisisline.errors import Conflict, DomainError, InvalidInput
+from crisisline.errors import DomainError, InvalidInput
 from crisisline.extensions import limiter, socketio
+from crisisline.messages import refusal
 from crisisline.rate_limits import hit
 from crisisline.validation import text_problem
 from crisisline.pages import save
@@ -52,8 +52,9 @@ def start_chat():
     language = "en" if str(request.form.get("language", "")).startswith("en") else "zh"
     contact = save(lambda: intake.start_chat(centre.id if centre else None,
                                              request.form.get("body", ""), language))
-    if contact is not None:
-        session["chat_contact_id"] = contact.id
+    if contact is None:  # refused: the page again, with what the student wrote
+        return render_template("hotline/chat.html", contact=None, ended=False), 422
+    session["chat_contact_id"] = contact.id
     return redirect(url_for("chat.chat_page"))
 
 
@@ -73,26 +74,18 @@ def _message(data=None):
     contact_id = session.get("chat_contact_id")
     body = data.get("body", "") if isinstance(data, dict) else None
     if not hit(MESSAGE_RATE, "chat", str(contact_id)):  # counted here if Redis fails
-        return {"ok": False, "error": _("You are sending messages very fast. Please wait a "
-                                        "moment; a volunteer will read everything you wrote.")}
+        return refusal(_l("You are sending messages very fast. Please wait a moment; a "
+                          "volunteer will read everything you wrote."))
     # a socket event has no request for check_request to look at: its one field is checked here
     problem = text_problem(body) if isinstance(body, str) else _l("a message must be text")
     if problem is not None:
-        return {"ok": False, "field": "body", "error": str(problem)}
+        return refusal(problem, field="body")
     try:
         message = intake.receive_chat(contact_id, body)
     except DomainError as error:
         db.rollback()
-        return {"ok": False, "error": _chat_problem(error)}
+        return refusal(error.fields["body"] if isinstance(error, InvalidInput)
+                       else error.message)
     db.commit()
     return {"ok": True, "id": message.id, "at": message.created_at.isoformat()}
 
-
-def _chat_problem(error: DomainError) -> str:
-    """What went wrong, in the student's language."""
-    if isinstance(error, InvalidInput):
-        return _("Write a message first.") if not error.details["fields"]["body"].startswith(
-            "a message may") else _("That message is too long; please split it up.")
-    if isinstance(error, Conflict):
-        return _("This conversation has ended. Reload the page to start a new one.")
-    return _("This conversation could not be found. Reload the page to start a new one.")

@@ -7,6 +7,8 @@ without intent, or behaviour longer ago; low for a wish to be dead or thoughts a
 """
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 from crisisline.errors import InvalidInput
 
 QUESTIONS = ("wish_dead", "thoughts", "method", "intent", "plan", "behaviour")
@@ -18,18 +20,18 @@ def risk(answers: dict) -> str:
     problems = {}
     for question in ("wish_dead", "thoughts", "behaviour"):
         if not isinstance(answers.get(question), bool):
-            problems[question] = "answer yes or no"
+            problems[question] = _l("answer yes or no")
     thoughts = answers.get("thoughts") is True
     for question in ONLY_AFTER_THOUGHTS:
         if thoughts and not isinstance(answers.get(question), bool):
-            problems[question] = "asked when there are suicidal thoughts: answer yes or no"
+            problems[question] = _l("asked when there are suicidal thoughts: answer yes or no")
         if not thoughts and answers.get(question) is not None:
-            problems[question] = "skipped when there are no suicidal thoughts"
+            problems[question] = _l("skipped when there are no suicidal thoughts")
     behaviour = answers.get("behaviour") is True
     if behaviour and not isinstance(answers.get("behaviour_recent"), bool):
-        problems["behaviour_recent"] = "was it within the last 3 months? answer yes or no"
+        problems["behaviour_recent"] = _l("was it within the last 3 months? answer yes or no")
     if set(answers) - {*QUESTIONS, "behaviour_recent"}:
-        problems["answers"] = "unknown questions"
+        problems["answers"] = _l("questions that are not part of the screen")
     if problems:
         raise InvalidInput(problems)
     if answers.get("intent") or answers.get("plan") or (behaviour and answers["behaviour_recent"]):

@@ -7,6 +7,7 @@ Celery task after commit.
 """
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -36,7 +37,7 @@ def centre_for(number: str | None) -> Organisation:
     centre = centre or db.scalar(select(Organisation).where(
         Organisation.kind == OrgKind.HOTLINE_CENTRE).order_by(Organisation.id))
     if centre is None:
-        raise NotFound("no hotline centre is set up")
+        raise NotFound(_l("no hotline centre is set up"))
     return centre
 
 
@@ -121,7 +122,7 @@ def start_chat(centre_id: int | None, body: str, language: str = "zh") -> Contac
     body = _chat_body(body)
     centre = db.get(Organisation, centre_id) if centre_id else centre_for(None)
     if centre is None or centre.kind != OrgKind.HOTLINE_CENTRE:
-        raise NotFound("no such hotline centre")
+        raise NotFound(_l("no such hotline centre"))
     contact = Contact(centre_id=centre.id, channel=Channel.WEB_CHAT,
                       language="en" if language == "en" else "zh",
                       risk_level=RiskLevel.NONE, priority=Priority.NORMAL)
@@ -136,18 +137,20 @@ def receive_chat(contact_id: int, body: str) -> ContactMessage:
     body = _chat_body(body)
     contact = db.get(Contact, contact_id)
     if contact is None or contact.channel != Channel.WEB_CHAT:
-        raise NotFound("no such conversation")
+        raise NotFound(_l("This conversation could not be found. Reload the page to start a "
+                          "new one."))
     if contact.status not in OPEN:
-        raise Conflict("this conversation has ended; start a new one")
+        raise Conflict(_l("This conversation has ended. Reload the page to start a new one."))
     return take_in_message(contact, body, actor="web_chat")
 
 
 def _chat_body(body: str | None) -> str:
     body = (body or "").strip()
     if not body:
-        raise InvalidInput({"body": "write a message"})
+        raise InvalidInput({"body": _l("Write a message first.")})
     if len(body) > MAX_MESSAGE:
-        raise InvalidInput({"body": f"a message may be at most {MAX_MESSAGE} characters"})
+        raise InvalidInput({"body": _l("That message is too long (at most %(n)d characters); "
+                                       "please split it up.", n=MAX_MESSAGE)})
     return body
 
 
@@ -200,7 +203,7 @@ def call(call_sid: str, *, lock: bool = False) -> Contact:
     retry handled by another process) change it one after the other."""
     contact = db.scalar(_the_call(call_sid, lock=lock))
     if contact is None:
-        raise NotFound(f"no call {call_sid}")
+        raise NotFound(_l("no such call"))
     return contact
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from transitions import MachineError
 
@@ -21,6 +22,7 @@ from crisisline import audit
 from crisisline.accounts.models import Role, User
 from crisisline.database import db, on_commit, transaction_info, utcnow
 from crisisline.errors import Conflict, Forbidden, NotFound
+from crisisline.i18n import PRESENCE_LABELS, label
 from crisisline.realtime import emit_after_commit, queue_room, user_room
 from hotline.models import Channel, Contact, ContactStatus, Offer, Presence, Priority
 from state_machines import presence as presence_machine
@@ -40,7 +42,7 @@ def presence_of(user: User) -> Presence:
     found = db.get(Presence, user.id)
     if found is None:
         if user.role not in ROUTED_ROLES or not user.centre_ids:
-            raise Forbidden("only hotline volunteers and counselors take contacts")
+            raise Forbidden(_l("only hotline volunteers and counselors take contacts"))
         found = Presence(user_id=user.id, centre_id=min(user.centre_ids), state="offline",
                          since=utcnow())
         db.add(found)
@@ -51,7 +53,7 @@ def change_presence(user: User, event: str) -> Presence:
     """sign_in, take_break, end_break, ready, come_back (from away), sign_out (offers,
     transfers and wrap-ups move it otherwise)."""
     if event not in PRESENCE_EVENTS:
-        raise NotFound(f"no presence change '{event}'")
+        raise NotFound(_l("no such change of duty status"))
     presence = presence_of(user)
     move(presence, event)
     if presence.state == "available":
@@ -180,7 +182,7 @@ def route(centre_id: int, now: datetime | None = None) -> int:
 def accept(user: User, offer_id: int) -> Contact:
     offer = _own_pending_offer(user, offer_id)
     if offer.expires_at <= utcnow():
-        raise Conflict("this offer has expired and gone to someone else")
+        raise Conflict(_l("this offer has expired and gone to someone else"))
     offer.outcome, offer.ended_at = "accepted", utcnow()
     contact = db.get(Contact, offer.contact_id)
     contact.status, contact.answered_at = ContactStatus.ACTIVE, utcnow()
@@ -215,9 +217,9 @@ def expire_offers(now: datetime | None = None) -> int:
 def _own_pending_offer(user: User, offer_id: int) -> Offer:
     offer = db.scalar(select(Offer).where(Offer.id == offer_id).with_for_update())
     if offer is None or offer.user_id != user.id:
-        raise NotFound(f"offer {offer_id} does not exist")
+        raise NotFound(_l("this offer does not exist"))
     if offer.outcome != "pending":
-        raise Conflict(f"this offer was already {offer.outcome}")
+        raise Conflict(_l("this offer was already answered or has expired"))
     return offer
 
 
@@ -248,7 +250,8 @@ def move(presence: Presence, event: str) -> None:
     try:
         presence.trigger(event)
     except MachineError:
-        raise Conflict(f"cannot {event} while {presence.state}") from None
+        raise Conflict(_l("this is not possible while you are “%(state)s”",
+                          state=label(PRESENCE_LABELS, presence.state))) from None
     if presence.state == "available":
         route_after_commit(presence.centre_id)
     emit_after_commit("agent.status", {"user_id": presence.user_id, "state": presence.state},

@@ -4,6 +4,7 @@ the commit.
 """
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from casework import services as casework_services
@@ -14,6 +15,7 @@ from crisisline.accounts.models import Role, User
 from crisisline.database import db, on_commit, utcnow
 from crisisline.errors import Conflict, Forbidden, InvalidInput, NotFound
 from crisisline.extensions import socketio
+from crisisline.i18n import RECORD_LABELS
 from crisisline.realtime import emit_after_commit, user_room
 from hotline import cssrs, routing
 from hotline.intake import RISKY
@@ -66,9 +68,11 @@ def escalate(actor, contact_id: int, summary: str = "") -> Case:
     """A high-risk contact becomes a crisis case in ``reported`` for the on-duty team."""
     contact = _handled_contact(actor, contact_id)
     if contact.case_id is not None:
-        raise Conflict("this contact is already linked to a case", case_id=contact.case_id)
+        raise Conflict(_l("this contact is already linked to case #%(case)d", case=contact.case_id),
+                       case_id=contact.case_id)
     if contact.risk_level not in RISKY:
-        raise InvalidInput({"risk_level": "screen the contact as high risk before escalating"})
+        raise InvalidInput({"risk_level": _l("screen the contact as high risk before "
+                                                "escalating")})
     case = casework_services.open_case(
         actor, source="hotline_contact", risk_level=contact.risk_level.value,
         summary=summary or f"热线来电升级（{contact.channel.value}, C-SSRS "
@@ -82,9 +86,10 @@ def escalate(actor, contact_id: int, summary: str = "") -> Case:
 def _handled_contact(actor, contact_id: int) -> Contact:
     contact = db.get(Contact, contact_id)
     if contact is None:
-        raise NotFound(f"contact {contact_id} does not exist")
+        raise NotFound(_l("%(record)s %(id)s does not exist", record=RECORD_LABELS["contact"],
+                          id=contact_id))
     if not can(actor, EDIT, contact):
-        raise Forbidden("you may not act on this contact", object_type="contact",
+        raise Forbidden(_l("you may not act on this contact"), object_type="contact",
                         object_id=contact.id)
     return contact
 
@@ -92,7 +97,7 @@ def _handled_contact(actor, contact_id: int) -> Contact:
 def callback_list(actor) -> list[Contact]:
     """Callers who hung up unanswered and have not been reached back, riskiest first."""
     if actor.role not in (Role.VOLUNTEER, Role.COUNSELOR, Role.SUPERVISOR):
-        raise Forbidden("only hotline staff call back")
+        raise Forbidden(_l("only hotline staff call back"))
     reached = select(CallbackAttempt.contact_id).where(CallbackAttempt.reached.is_(True))
     return list(db.scalars(select(Contact).where(
         Contact.centre_id.in_(actor.centre_ids), Contact.status == ContactStatus.ABANDONED,
@@ -104,7 +109,7 @@ def record_callback(actor, contact_id: int, *, reached: bool, note: str = "") ->
     contact = db.get(Contact, contact_id)
     if contact is None or contact.status != ContactStatus.ABANDONED \
             or contact.centre_id not in actor.centre_ids:
-        raise NotFound(f"no abandoned call {contact_id} on your centre's callback list")
+        raise NotFound(_l("this call is not on your centre's callback list"))
     attempt = CallbackAttempt(contact_id=contact.id, attempted_by_id=actor.id, reached=reached,
                               note=(note or "")[:2000])
     db.add(attempt)
@@ -118,14 +123,14 @@ def reply(actor: User, contact_id: int, body: str) -> ContactMessage:
     task after commit (at most once); a chat reply reaches the student's page after commit."""
     contact = _handled_contact(actor, contact_id)
     if contact.channel == Channel.VOICE:
-        raise InvalidInput({"body": "a call is answered by voice, not by text"})
+        raise InvalidInput({"body": _l("a call is answered by voice, not by text")})
     if contact.status != ContactStatus.ACTIVE:
-        raise Conflict("only an answered, open conversation can be replied to")
+        raise Conflict(_l("only an answered, open conversation can be replied to"))
     body = (body or "").strip()
     if not body:
-        raise InvalidInput({"body": "write a reply"})
+        raise InvalidInput({"body": _l("write a reply")})
     if len(body) > MAX_REPLY:
-        raise InvalidInput({"body": f"a reply may be at most {MAX_REPLY} characters"})
+        raise InvalidInput({"body": _l("a reply may be at most %(n)d characters", n=MAX_REPLY)})
     texted = contact.channel == Channel.SMS
     message = ContactMessage(contact=contact, inbound=False, body=body, sent_by_id=actor.id,
                              delivery="pending" if texted else "delivered")
@@ -148,15 +153,15 @@ def transfer(actor: User, contact_id: int) -> Contact:
     volunteer then hangs up and wraps up."""
     contact = _handled_contact(actor, contact_id)
     if contact.status != ContactStatus.ACTIVE:
-        raise Conflict("only a contact in progress can be transferred")
+        raise Conflict(_l("only a contact in progress can be transferred"))
     counselor = db.scalar(select(Presence).join(User, User.id == Presence.user_id).where(
         Presence.centre_id == contact.centre_id, Presence.state == "available",
         User.role == Role.COUNSELOR, User.disabled_at.is_(None), User.id != actor.id)
         .order_by(Presence.since, Presence.user_id).limit(1)
         .with_for_update(skip_locked=True, of=Presence))
     if counselor is None:
-        raise Conflict("no on-duty counselor is free right now: stay with the caller and "
-                       "ask your supervisor")
+        raise Conflict(_l("no on-duty counselor is free right now: stay with the caller and "
+                          "ask your supervisor"))
     routing.move(counselor, "take_transfer")
     mine = routing.presence_of_id(actor.id)
     if mine is not None and mine.state == "busy":
@@ -177,19 +182,19 @@ def wrap_up(actor: User, contact_id: int, *, categories: list[str], summary: str
     is then ready for the next. A volunteer no longer sees the caller's number."""
     contact = _handled_contact(actor, contact_id)
     if contact.status not in (ContactStatus.ACTIVE, ContactStatus.WRAP_UP):
-        raise Conflict("only a contact that was answered can be wrapped up")
+        raise Conflict(_l("only a contact that was answered can be wrapped up"))
     errors = {}
     unknown = sorted(set(categories) - set(CATEGORIES))
     if not categories or unknown:
-        errors["categories"] = (f"unknown categories: {', '.join(unknown)}" if unknown
-                                else "choose at least one category")
+        errors["categories"] = (_l("choose among the categories offered") if unknown
+                                else _l("choose at least one category"))
     if code not in WRAP_UP_CODES:
-        errors["wrap_up_code"] = f"choose one of: {', '.join(WRAP_UP_CODES)}"
+        errors["wrap_up_code"] = _l("choose one of the wrap-up codes offered")
     summary = (summary or "").strip()
     if not summary:
-        errors["summary"] = "write a short summary"
+        errors["summary"] = _l("write a short summary")
     elif len(summary) > 4000:
-        errors["summary"] = "a summary may be at most 4000 characters"
+        errors["summary"] = _l("a summary may be at most %(n)d characters", n=4000)
     if errors:
         raise InvalidInput(errors)
     was_open = contact.status == ContactStatus.ACTIVE

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint as ApiBlueprint
 
@@ -97,22 +97,27 @@ def api_escalate(data, contact_id: int):
 def screen(record_id: int):
     answers = {question: request.form[question] == "yes" for question in (
         *cssrs.QUESTIONS, "behaviour_recent") if request.form.get(question) in ("yes", "no")}
-    save(lambda: services.screen(current_user, record_id, answers))
+    if save(lambda: services.screen(current_user, record_id, answers),
+            _l("Screen saved.")) is None:
+        return _refused(record_id)
     return redirect(url_for("hotline.contact_page", record_id=record_id))
 
 
 @blueprint.route("/contacts/<int:record_id>/escalate", methods=["POST"])
 @login_required
 def escalate(record_id: int):
-    save(lambda: services.escalate(current_user, record_id, request.form.get("summary", "")),
-         _("A crisis case was opened for the on-duty counselors."))
+    if save(lambda: services.escalate(current_user, record_id, request.form.get("summary", "")),
+            _l("A crisis case was opened for the on-duty counselors.")) is None:
+        return _refused(record_id)
     return redirect(url_for("hotline.contact_page", record_id=record_id))
 
 
 @blueprint.route("/contacts/<int:record_id>/reply", methods=["POST"])
 @login_required
 def reply(record_id: int):
-    save(lambda: services.reply(current_user, record_id, request.form.get("body", "")))
+    if save(lambda: services.reply(current_user, record_id, request.form.get("body", "")),
+            _l("Reply sent.")) is None:
+        return _refused(record_id)
     return redirect(url_for("hotline.contact_page", record_id=record_id) + "#transcript")
 
 
@@ -120,9 +125,9 @@ def reply(record_id: int):
 @login_required
 def transfer(record_id: int):
     contact = save(lambda: services.transfer(current_user, record_id),
-                   _("An on-duty counselor is being connected. Introduce them, then hang up."))
+                   _l("An on-duty counselor is being connected. Introduce them, then hang up."))
     if contact is None:
-        return redirect(url_for("hotline.contact_page", record_id=record_id))
+        return _refused(record_id)
     return redirect(url_for("accounts.home"))
 
 
@@ -132,9 +137,9 @@ def wrap_up(record_id: int):
     contact = save(lambda: services.wrap_up(
         current_user, record_id, categories=request.form.getlist("categories"),
         summary=request.form.get("summary", ""), code=request.form.get("wrap_up_code", "")),
-        _("Contact wrapped up. You are ready for the next one."))
+        _l("Contact wrapped up. You are ready for the next one."))
     if contact is None:
-        return redirect(url_for("hotline.contact_page", record_id=record_id))
+        return _refused(record_id)
     return redirect(url_for("accounts.home"))
 
 
@@ -210,6 +215,11 @@ def api_accept_offer(offer_id: int):
     contact = routing.accept(current_user, offer_id)
     db.commit()
     return contact
+
+
+def _refused(record_id: int):
+    """A refused form: the contact page again, saying why and keeping what was typed."""
+    return contact_page(record_id), 422
 
 
 @blueprint.route("/contacts/<int:record_id>")

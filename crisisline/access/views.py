@@ -1,8 +1,8 @@
 """Break-the-glass: asking for access with a reason, and the supervisors' review queue."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint as ApiBlueprint
 
@@ -55,7 +55,9 @@ def break_glass_page(object_type: str, object_id: int):
     form = ActionForm()
     if form.validate_on_submit():
         grant = save(lambda: services.break_glass(current_user, object_type, object_id,
-                                                  request.form.get("reason", "")))
+                                                  request.form.get("reason", "")),
+                     _l("The record is open to you for %(minutes)d minutes.",
+                        minutes=current_app.config["BREAK_GLASS_MINUTES"]))
         if grant is not None:
             page = RECORD_PAGES.get(object_type)
             if page:
@@ -71,9 +73,10 @@ def reviews_page():
     form = ActionForm()
     if form.validate_on_submit():
         grant_id = request.form.get("grant_id", "")
-        save(lambda: services.review_break_glass(
-            current_user, int(grant_id) if grant_id.isascii() and grant_id.isdigit() else 0,
-            request.form.get("outcome", ""), request.form.get("note", "")), _("Review saved."))
-        return redirect(url_for("access.reviews_page"))
+        if save(lambda: services.review_break_glass(
+                current_user, int(grant_id) if grant_id.isascii() and grant_id.isdigit() else 0,
+                request.form.get("outcome", ""), request.form.get("note", "")),
+                _l("Review saved.")) is not None:
+            return redirect(url_for("access.reviews_page"))  # refused: shown again, as typed
     return render_template("access/reviews.html", grants=services.pending_reviews(current_user),
                            form=form)

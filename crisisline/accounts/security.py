@@ -11,13 +11,14 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import Flask, abort, g, jsonify, redirect, request, url_for
-from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import AnonymousUserMixin, current_user, login_required
 
 from crisisline.accounts.models import User
 from crisisline.accounts.services import note_seen, session_for_key, user_for_token
 from crisisline.database import db
 from crisisline.extensions import csrf, login_manager
+from crisisline.messages import shown
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -58,7 +59,7 @@ def authenticate_request():
         user = user_for_token(header[7:].strip(), note_use=True)
         db.commit()  # the token's last use, if noted; nothing else is pending yet
         if user is None:
-            return jsonify(error=_("invalid, expired or revoked API token")), 401
+            return jsonify(error=shown(_l("The API token is not valid or was revoked."))), 401
         g._login_user = user  # what flask_login.login_user sets, without touching the session
         g.authenticated_by_token = True
         return None
@@ -87,7 +88,7 @@ def exempt_blueprint(name: str) -> None:
 
 def _unauthorized():
     if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
-        return jsonify(error="authentication required"), 401
+        return jsonify(error=shown(_l("Sign in first."))), 401
     return redirect(url_for("accounts.login", next=request.full_path))
 
 

@@ -98,22 +98,23 @@ def create_user(username: str, role: str, password: str, *, display_name: str | 
     username = (username or "").strip()
     if not username or len(username) > 80 or not username.replace("_", "").replace(".", "")\
             .replace("-", "").isalnum():
-        errors["username"] = "letters, digits, '.', '_' and '-' only, at most 80 characters"
+        errors["username"] = _l("letters, digits, '.', '_' and '-' only, at most 80 "
+                                "characters")
     elif User.by_username(username) is not None:
-        errors["username"] = f"a user named {username!r} exists already"
+        errors["username"] = _l("a user named '%(name)s' exists already", name=username)
     if name_problem(display_name or "") is not None:
         errors["display_name"] = name_problem(display_name)
     try:
         role_value = Role(role)
     except ValueError:
-        errors["role"] = f"unknown role {role!r}; one of {', '.join(r.value for r in Role)}"
+        errors["role"] = _l("unknown role '%(role)s'", role=role)
     if (weakness := passwords.problem(password or "", username)) is not None:
         errors["password"] = weakness
     organisations = []
     for code in organisation_codes:
         org = Organisation.by_code(code)
         if org is None:
-            errors["org"] = f"unknown organisation {code!r}"
+            errors["org"] = _l("unknown organisation '%(code)s'", code=code)
         organisations.append(org)
     if errors:
         raise InvalidInput(errors)
@@ -137,7 +138,7 @@ def set_password(user: User, password: str) -> None:
 def get_user(username: str) -> User:
     user = User.by_username(username)
     if user is None:
-        raise NotFound(f"no user named {username!r}")
+        raise NotFound(_l("no user named '%(name)s'", name=username))
     return user
 
 
@@ -145,7 +146,7 @@ def disable_user(username: str) -> User:
     """Disable a user: their browser sessions and API tokens stop working at once."""
     user = get_user(username)
     if user.disabled_at is not None:
-        raise Conflict(f"{username} is already disabled")
+        raise Conflict(_l("%(name)s is already disabled", name=username))
     user.disabled_at = utcnow()
     db.execute(update(UserSession).where(UserSession.user_id == user.id,
                                          UserSession.ended_at.is_(None))
@@ -161,7 +162,7 @@ def issue_token(username: str) -> str:
     """Create an API token; the token is returned once, only its hash is kept."""
     user = get_user(username)
     if not user.is_active:
-        raise Conflict(f"{username} is disabled")
+        raise Conflict(_l("%(name)s is disabled", name=username))
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
     record = ApiToken(user_id=user.id, token_hash=_token_hash(token), prefix=token[:8],

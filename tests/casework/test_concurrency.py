@@ -58,4 +58,4 @@ def test_a_lost_race_is_answered_409_with_nothing_changed(app, client, ctx, monk
     response = client.post(f"/api/cases/{case.id}/events/dispatch",
                            json={"version": 1, "data": DISPATCH},
                            headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 409 and "changed" in response.json["error"]
+    assert response.status_code == 409 and "已被他人修改" in response.json["error"]

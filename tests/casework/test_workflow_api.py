@@ -370,7 +370,7 @@ def test_only_unanswered_calls_to_the_guardian_count_towards_school_consent(open
                                                    "legal_basis": "school_consent"})
     assert response.status_code == 422
     assert set(response.json["fields"]) == {"legal_basis"}
-    assert "reached" in response.json["fields"]["legal_basis"]
+    assert "已联系到监护人" in response.json["fields"]["legal_basis"]  # the guardian was reached
 
 
 def test_police_assisted_transfer_needs_refusal_danger_to_others_and_a_police_reference(
@@ -658,7 +658,7 @@ def test_closing_is_refused_while_a_deadline_is_overdue(open_case):
     case.make_overdue("follow_up")
     response = refused(case, "close", {}, by="supervisor")
     assert response.status_code == 422 and set(response.json["fields"]) == {"deadlines"}
-    assert "follow_up" in response.json["fields"]["deadlines"]
+    assert "下次跟踪" in response.json["fields"]["deadlines"]  # follow_up, by its label
 
 
 def test_closing_too_early_and_late_names_both_problems(open_case):

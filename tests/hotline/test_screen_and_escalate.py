@@ -97,9 +97,9 @@ def test_escalating_twice_from_the_page_says_so_and_opens_one_case(client, ctx, 
                "plan": "yes"}
     client.post(f"/contacts/{active_contact}/screen", data={"csrf_token": token, **answers})
     for _ in range(2):
-        client.post(f"/contacts/{active_contact}/escalate", data={"csrf_token": token})
-    page = client.get(f"/contacts/{active_contact}").get_data(as_text=True)
-    assert "already linked to a case" in page
+        again = client.post(f"/contacts/{active_contact}/escalate", data={"csrf_token": token})
+    assert again.status_code == 422  # the contact page again, saying why
+    assert "已关联个案" in again.get_data(as_text=True)  # already linked to a case
     with ctx() as db:
         assert db.scalar(select(func.count(Case.id)).where(
             Case.reported_by_id == world.users["volunteer"].id)) == 1

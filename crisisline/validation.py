@@ -160,8 +160,8 @@ def check_request() -> None:
     if request.is_json:
         raw = request.get_data(cache=True)
         if _depth(raw) > MAX_JSON_DEPTH:
-            raise TooDeep(str(_l("the JSON body is nested more than %(n)d levels deep",
-                                 n=MAX_JSON_DEPTH)),
+            raise TooDeep(_l("the JSON body is nested more than %(n)d levels deep",
+                             n=MAX_JSON_DEPTH),
                           fields={"json": _l("nested too deep")})
         _walk(request.get_json(silent=True), "", problems)
     if problems:

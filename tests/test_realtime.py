@@ -529,6 +529,131 @@ def test_watching_no_such_case_is_answered_not_ok(app, live_server, world, data)
         assert ask(client, "watch_case", data) == {"ok": False}
 
 
+# -- only what the console may read at that moment (issue 11, C3-C5) -----------------------
+
+BREAK_GLASS_REASON = "caller gave this student's name during a rescue call"
+
+
+def moved_out_of_transfer(ctx, case_id: int) -> None:
+    """The case leaves ``hospital_transfer`` (as start_leave would), announced, committed."""
+    with ctx() as db:
+        case = db.get(Case, case_id)
+        case.state = "on_leave"
+        casework.announce(case)
+        db.commit()
+
+
+def test_a_liaison_hears_no_state_change_of_a_case_that_left_their_hospitals_transfer(
+        app, live_server, ctx, world):
+    with consoles(app, live_server, "liaison", "supervisor") as (liaison, supervisor):
+        case_id = case_referred_to(ctx, world, "H1")
+        assert wait_until(liaison, "case.updated", lambda d: d["case_id"] == case_id)
+        moved_out_of_transfer(ctx, case_id)
+        assert wait_until(supervisor, "case.updated", lambda d: d["state"] == "on_leave")
+        settle(0.5)
+    assert [d["state"] for d in payloads(liaison, "case.updated")
+            if d["case_id"] == case_id] == ["hospital_transfer"]
+
+
+def test_a_liaisons_catch_up_replays_nothing_about_cases_it_can_no_longer_open(
+        app, live_server, ctx, world):
+    cookie = session_of(signed_in(app, "liaison"))
+    with console(live_server, cookie=cookie) as client:
+        announce(ctx, world.records["team_case"].id)  # something to anchor the last id on
+        settle(0.5)
+    with ctx() as db:
+        last = db.scalar(select(ConsoleEvent.id).order_by(ConsoleEvent.id.desc()).limit(1))
+    case_id = case_referred_to(ctx, world, "H1")  # the liaison's rooms hear of it ...
+    moved_out_of_transfer(ctx, case_id)  # ... and then it may no longer open it
+    with console(live_server, cookie=cookie) as client:
+        ack = ask(client, "catch_up", {"last_event_id": last})
+        settle(0.5)
+        replayed = [d for _, d in list(client.received) if d.get("replayed")]
+    assert ack["ok"] is True
+    assert [d for d in replayed if d.get("case_id") == case_id] == []
+
+
+def test_a_case_watched_through_the_glass_is_left_when_the_grant_expires(
+        app, live_server, ctx, world):
+    from crisisline.access import services as access
+    from crisisline.access.models import BreakGlassGrant
+    case_id = world.records["team_case"].id  # owner_counselor is neither owner nor on its team
+    with ctx() as db:
+        grant = access.break_glass(db.get(User, world.users["owner_counselor"].id), "case",
+                                   case_id, BREAK_GLASS_REASON)
+        db.commit()
+        grant_id = grant.id
+    with consoles(app, live_server, "owner_counselor") as (client,):
+        assert ask(client, "watch_case", {"case_id": case_id}) == {"ok": True}
+        announce(ctx, case_id)
+        assert wait_until(client, "case.updated", lambda d: d["case_id"] == case_id)
+        with ctx() as db:
+            db.get(BreakGlassGrant, grant_id).expires_at = utcnow()
+            db.commit()
+        settle(3.5)  # the housekeeping loop looks every couple of seconds
+        before = len(payloads(client, "case.updated"))
+        announce(ctx, case_id)
+        settle(1.0)
+        assert len(payloads(client, "case.updated")) == before
+        last = max(d["event_id"] for _, d in client.received)
+        ack = ask(client, "catch_up", {"last_event_id": last - 1})
+        settle(0.5)
+    assert ack["ok"] is True
+    assert [d for _, d in client.received if d.get("replayed") and d.get("case_id") == case_id] \
+        == []
+
+
+def test_a_refused_watch_is_audited_as_a_denied_access(app, live_server, ctx, world):
+    from crisisline.audit.models import AuditEntry
+    case_id = world.records["team_case"].id
+    with consoles(app, live_server, "owner_counselor") as (client,):
+        assert ask(client, "watch_case", {"case_id": case_id}) == {"ok": False}
+    with ctx() as db:
+        [denied] = db.scalars(select(AuditEntry).where(AuditEntry.action == "access.denied"))
+    assert (denied.actor_name, denied.object_type, denied.object_id, denied.outcome) == \
+        ("t_owner_counselor", "case", str(case_id), "denied")
+
+
+@pytest.mark.parametrize("event, field", [("catch_up", "last_event_id"),
+                                          ("watch_case", "case_id")])
+@pytest.mark.parametrize("value", [10**30, -(10**30), "12", [12], {"a": 1}, 1.5, True, None,
+                                   "missing"],
+                         ids=["huge", "huge_negative", "string", "list", "object", "float",
+                              "boolean", "null", "missing"])
+def test_socket_requests_with_bad_arguments_get_an_error_naming_the_field(
+        app, live_server, world, event, field, value):
+    data = {} if value == "missing" else {field: value}
+    with consoles(app, live_server, "supervisor") as (client,):
+        reply = ask(client, event, data)
+        assert client.connected
+        assert ask(client, "watch_case", {"case_id": world.records["team_case"].id}) \
+            == {"ok": True}  # the connection still works
+    assert reply["ok"] is False and field in reply["fields"]
+    assert isinstance(reply["fields"][field], str) and reply["fields"][field]
+
+
+@pytest.mark.parametrize("event", ["catch_up", "watch_case"])
+@pytest.mark.parametrize("data", ["12", [12], None], ids=["string", "list", "no_payload"])
+def test_socket_requests_that_are_not_objects_get_an_error(app, live_server, world, event,
+                                                            data):
+    with consoles(app, live_server, "supervisor") as (client,):
+        reply = ask(client, event, data)
+    assert reply["ok"] is False and reply["error"]
+
+
+def test_supervisors_see_a_new_case_live(app, live_server, api, ctx, world):
+    from tests.casework.test_one_case_per_student import new_student
+    with consoles(app, live_server, "supervisor", "other_supervisor") as (mine, theirs):
+        response = api("counselor").post("/api/cases", {
+            "source": "parent", "risk_level": "high", "student_id": new_student(ctx, world)})
+        assert response.status_code == 201
+        case_id = response.json["id"]
+        heard = wait_until(mine, "case.updated", lambda d: d["case_id"] == case_id)
+        settle(0.5)
+    assert heard and heard[0]["state"] == "reported"
+    assert [d for d in payloads(theirs, "case.updated") if d["case_id"] == case_id] == []
+
+
 # -- crisisline serve, on a database of its own -------------------------------------------
 
 def free_port() -> int:

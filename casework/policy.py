@@ -33,6 +33,9 @@ class Policy:
     counselor_escalation_seconds: int = 30  # then on-duty counselors are offered it too
     rollover_seconds: int = 90  # then a call rolls over to the backup line
     text_alert_minutes: int = 5  # a high-risk text or chat unanswered: the supervisor is told
+    # access
+    break_glass_per_hour: int = 5  # grants one person may open in an hour: at the limit the
+    # centre's supervisors are alerted, and further requests are refused until it passes
 
     def __post_init__(self):
         for item in fields(self):

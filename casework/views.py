@@ -117,7 +117,8 @@ def case_page(record_id: int):
 @blueprint.route("/cases/<int:record_id>/workflow.svg")
 @login_required
 def case_picture(record_id: int):
-    case = services.get_case(current_user, record_id)
+    case = open_record(current_user, "case", record_id, part="workflow")
+    db.commit()
     return Response(_picture(case), mimetype="image/svg+xml")
 
 
@@ -125,9 +126,21 @@ def case_picture(record_id: int):
 @require_role(Role.COUNSELOR, Role.SUPERVISOR)
 def open_case():
     form = request.form
-    case = save(lambda: services.open_case(
-        current_user, source=form.get("source", ""), risk_level=form.get("risk_level", ""),
-        summary=form.get("summary", ""), student_id=_number(form.get("student_id"))))
+
+    def change():
+        try:
+            return services.open_case(
+                current_user, source=form.get("source", ""),
+                risk_level=form.get("risk_level", ""), summary=form.get("summary", ""),
+                student_id=_number(form.get("student_id")))
+        except Conflict as error:
+            if "case_url" not in error.details:
+                raise
+            db.rollback()  # the student's open case: say so, with a link to it
+            flash(Markup('{} <a href="{}">#{}</a>').format(
+                error.message, error.details["case_url"], error.details["case_id"]), "error")
+            return None
+    case = save(change)
     if case is None:
         return redirect(url_for("casework.counselor_home"))
     return redirect(url_for("casework.case_page", record_id=case.id))
@@ -177,7 +190,8 @@ def _act(record_id: int, action: str, do):
         do()
     except (InvalidInput, Conflict) as error:
         db.rollback()
-        case = services.get_case(current_user, record_id)
+        case = open_record(current_user, "case", record_id)  # the page is read again
+        db.commit()
         problems = error.details.get("fields") or {"": error.message}
         return _render_case(case, errors=problems, failed=action), error.status
     db.commit()

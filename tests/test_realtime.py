@@ -165,11 +165,14 @@ DISPATCH = {"risk_level": "high", "responder": "周老师", "emergency_services"
 
 
 def case_referred_to(ctx, world, hospital: str) -> int:
-    """A case of the on-duty counselor taken to ``hospital_transfer`` at ``hospital``."""
+    """A case of the on-duty counselor taken to ``hospital_transfer`` at ``hospital``, for
+    a student of its own (one student has one open case)."""
+    from tests.casework.test_one_case_per_student import new_student
     counselor = world.users["counselor"]
+    student_id = new_student(ctx, world, f"t_{uuid.uuid4().hex[:8]}")
     with ctx() as db:
         case = casework.open_case(counselor, source="school_report", risk_level="high",
-                                  student_id=world.records["student"].id)
+                                  student_id=student_id)
         db.commit()
         steps = {"dispatch": DISPATCH,
                  "contact_guardian": {"arrived_at": utcnow().isoformat(), "watcher": "宿管"},
@@ -579,8 +582,8 @@ def test_a_case_watched_through_the_glass_is_left_when_the_grant_expires(
     from crisisline.access.models import BreakGlassGrant
     case_id = world.records["team_case"].id  # owner_counselor is neither owner nor on its team
     with ctx() as db:
-        grant = access.break_glass(db.get(User, world.users["owner_counselor"].id), "case",
-                                   case_id, BREAK_GLASS_REASON)
+        grant, _new = access.break_glass(db.get(User, world.users["owner_counselor"].id),
+                                         "case", case_id, BREAK_GLASS_REASON)
         db.commit()
         grant_id = grant.id
     with consoles(app, live_server, "owner_counselor") as (client,):
@@ -590,7 +593,10 @@ def test_a_case_watched_through_the_glass_is_left_when_the_grant_expires(
         with ctx() as db:
             db.get(BreakGlassGrant, grant_id).expires_at = utcnow()
             db.commit()
-        settle(3.5)  # the housekeeping loop looks every couple of seconds
+        # what the housekeeping loop does every couple of seconds (called here: on SQLite
+        # the loop's own reads wait behind the test's open transaction)
+        from crisisline.realtime.console import _follow_access
+        _follow_access(app)
         before = len(payloads(client, "case.updated"))
         announce(ctx, case_id)
         settle(1.0)

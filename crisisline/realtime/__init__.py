@@ -20,7 +20,11 @@ event                payload                                     rooms
 
 Payloads carry ids and states, never a student's details: a console fetches what changed
 through the access rules. The server, not the client, decides which rooms a connection
-joins (:func:`crisisline.realtime.console.rooms_for`). With Redis configured, Flask-SocketIO
+joins (:func:`crisisline.realtime.console.rooms_for`), and a console hears only of records
+its user may read at that moment: an event names the record it is about (:func:`subject`);
+rooms are chosen by the access rules' relationships (a hospital's only while the case is in
+transfer to it), a catch-up replays an event only if the user may read its record now, and
+a console leaves a case's room within seconds of losing access to the case. With Redis configured, Flask-SocketIO
 relays through it, so an event caused in any web process or Celery worker reaches consoles
 on every web process; what Redis lost (it was down, or a process was not subscribed) each
 web process sends from the event log a moment later. Without Redis (the embedded default)
@@ -42,6 +46,21 @@ from crisisline.extensions import socketio
 NAMESPACE = "/console"
 EVENTS = ("queue.updated", "contact.offered", "contact.updated", "agent.status",
           "case.updated", "alert.raised")
+
+
+#: the payload keys that name the record an event is about, by event; the others are about
+#: no record (a queue, a person's presence) or the recipient's own (an offer made to them)
+SUBJECTS = {"case.updated": ("case_id",), "alert.raised": ("case_id", "contact_id"),
+            "contact.updated": ("contact_id",)}
+_SUBJECT_TYPES = {"case_id": "case", "contact_id": "contact"}
+
+
+def subject(event: str, payload: dict[str, Any]) -> tuple[str, int] | None:
+    """(record type, id) of the record ``event`` is about, if any."""
+    for key in SUBJECTS.get(event, ()):
+        if isinstance(payload.get(key), int):
+            return _SUBJECT_TYPES[key], payload[key]
+    return None
 
 
 def user_room(user_id: int) -> str:

@@ -133,7 +133,8 @@ def record_type_name(obj: Any) -> str | None:
 def hospitals_following(case: Case) -> set[int]:
     """The hospitals whose liaisons may view ``case`` now (the same relationship as the
     liaisons' rule below): the consoles of no other hospital hear of its changes."""
-    current = max(case.referrals, key=lambda referral: referral.id, default=None)
+    current = max(case.referrals, default=None,  # one not flushed yet is the newest
+                  key=lambda referral: (referral.id is None, referral.id or 0))
     return {current.hospital_id} if case.state == "hospital_transfer" and current else set()
 
 

@@ -20,16 +20,17 @@ event                payload                                     rooms
 
 Payloads carry ids and states, never a student's details: a console fetches what changed
 through the access rules. The server, not the client, decides which rooms a connection
-joins (:func:`crisisline.realtime.console.rooms_for`), and a console hears only of records
-its user may read at that moment: an event names the record it is about (:func:`subject`);
-rooms are chosen by the access rules' relationships (a hospital's only while the case is in
-transfer to it), a catch-up replays an event only if the user may read its record now, and
-a console leaves a case's room within seconds of losing access to the case. With Redis configured, Flask-SocketIO
+joins (:func:`crisisline.realtime.console.rooms_for`). With Redis configured, Flask-SocketIO
 relays through it, so an event caused in any web process or Celery worker reaches consoles
 on every web process; what Redis lost (it was down, or a process was not subscribed) each
 web process sends from the event log a moment later. Without Redis (the embedded default)
 the event log is the transport: each web process sends on the events other processes
 logged (``console.relay_logged``).
+
+A console hears only of records its user may read at that moment: an event names the record
+it is about (:func:`subject`); rooms follow the access rules' relationships (a hospital's
+only while the case is in transfer to it); a catch-up replays an event only if the user may
+read its record now; a console leaves a case's room within seconds of losing access to it.
 """
 from __future__ import annotations
 

@@ -123,7 +123,9 @@ def list_notes(case_id: int):
 @blueprint.response(200, DocumentOut(many=True))
 @login_required
 def list_documents(case_id: int):
-    return services.documents(current_user, case_id)
+    listed = services.documents(current_user, case_id)
+    db.commit()
+    return listed
 
 
 @blueprint.route("/cases/<int:case_id>/documents/<int:document_id>/file")

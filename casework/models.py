@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String, Text, false
+from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String, Text, event, false
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship, validates
 
 from crisisline.accounts.models import Organisation, User
@@ -94,6 +94,9 @@ class Case(Base):
     leave_kind: Mapped[str | None] = mapped_column(String(20))
     leave_expected_end: Mapped[date | None] = mapped_column(Date)
     closed_at: Mapped[datetime | None]
+    # everyone who has ever owned the case, the current owner too (kept by the listener
+    # below, whichever way the owner changes): none of them may close it
+    past_owner_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -104,6 +107,12 @@ class Case(Base):
                                                       back_populates="case")
 
     __mapper_args__ = {"version_id_col": version}
+
+
+@event.listens_for(Case.owner_id, "set")
+def _remember_owner(case: Case, owner_id: int | None, *_args) -> None:
+    if owner_id is not None and owner_id not in (case.past_owner_ids or []):
+        case.past_owner_ids = sorted({*(case.past_owner_ids or []), owner_id})
 
 
 class Referral(Base):

@@ -35,6 +35,9 @@ class Policy:
     text_alert_minutes: int = 5  # a high-risk text or chat unanswered: the supervisor is told
     missed_offers_to_away: int = 2  # offers let expire in a row: the person is set away
     declined_offer_seconds: int = 120  # a contact declined or missed never returns sooner
+    # access
+    break_glass_per_hour: int = 5  # grants one person may open in an hour: at the limit the
+    # centre's supervisors are alerted, and further requests are refused until it passes
 
     def __post_init__(self):
         for item in fields(self):

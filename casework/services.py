@@ -12,6 +12,7 @@ import hashlib
 from datetime import date, datetime, timedelta
 
 import marshmallow as ma
+from flask import has_request_context, url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
@@ -22,10 +23,11 @@ from casework.models import (Alert, Case, CaseDocument, CaseHistory, CaseNote, C
                              GuardianContactAttempt, Guardian, Referral, ReportKind, RiskLevel,
                              SchoolReport, Student)
 from crisisline import audit
-from crisisline.access.rules import EDIT, VIEW, can
+from crisisline.access.rules import EDIT, VIEW, can, hospitals_following, may_break_glass
+from crisisline.access.services import open_record
 from crisisline.accounts.models import Organisation, OrgKind, Role, Team, User
 from crisisline.database import db, utcnow
-from crisisline.errors import Conflict, Forbidden, InvalidInput, NotFound
+from crisisline.errors import Conflict, Forbidden, Hidden, InvalidInput, NotFound
 from crisisline.i18n import EVENT_LABELS, RECORD_LABELS, STATE_LABELS, label
 from crisisline.realtime import (case_room, emit_after_commit, hospital_room,
                                  supervisors_room, team_room, user_room)
@@ -47,10 +49,33 @@ def get_case(actor: User, case_id: int, action: str = VIEW) -> Case:
     if not can(actor, action, case):
         raise Forbidden(_l("you may not open this %(record)s", record=RECORD_LABELS["case"])
                         if action == VIEW else _l("you may not change this case"),
-                        object_type="case",
-                        object_id=case.id, break_glass_allowed=actor.role in (
-                            Role.COUNSELOR, Role.SUPERVISOR))
+                        object_type="case", object_id=case.id,
+                        break_glass_allowed=action == VIEW and may_break_glass(actor, case))
     return case
+
+
+def open_case_of(student_id: int | None, *, but: int | None = None) -> Case | None:
+    """The student's open case (一生一案: there is at most one), other than case ``but``."""
+    if student_id is None:
+        return None
+    query = select(Case).where(Case.student_id == student_id,
+                               Case.state.not_in(case_workflow.FINAL))
+    if but is not None:
+        query = query.where(Case.id != but)
+    return db.scalar(query.order_by(Case.id).limit(1))
+
+
+def _refuse_second_case(student_id: int | None, *, but: int | None = None) -> None:
+    """One student, one open case: a second is refused, pointing to the open one (its
+    number only; whether its file may be read is for the access rules)."""
+    if student_id is not None:  # concurrent openings for one student queue here
+        db.scalar(select(Student.id).where(Student.id == student_id).with_for_update())
+    existing = open_case_of(student_id, but=but)
+    if existing is not None:
+        raise Conflict(_l("this student already has an open case: #%(id)d", id=existing.id),
+                       case_id=existing.id, case_url=url_for(
+                           "casework.case_page", record_id=existing.id)
+                       if has_request_context() else None)
 
 
 def open_case(actor: User, *, source: str, risk_level: str, summary: str = "",
@@ -75,6 +100,7 @@ def open_case(actor: User, *, source: str, risk_level: str, summary: str = "",
         errors["owner_id"] = _l("must be a counselor of your centre")
     if errors:
         raise InvalidInput(errors)
+    _refuse_second_case(student_id)
     if owner is None and actor.role == Role.COUNSELOR:
         owner = actor
     team = db.scalar(select(Team).where(Team.centre_id == centre_ids[0]).order_by(Team.id))
@@ -88,6 +114,8 @@ def open_case(actor: User, *, source: str, risk_level: str, summary: str = "",
     db.add(CaseHistory(case_id=case.id, event="open", from_state=None,
                        to_state=case.state, actor_id=actor.id,
                        data={"source": source, "risk_level": risk_level}))
+    if student is not None:  # who opened a case on whom: the student's file opens with it
+        audit.record("student.open_case", student, changes={"case_id": {"new": case.id}})
     announce(case)
     return case
 
@@ -125,6 +153,8 @@ def fire_event(actor: User, case_id: int, event_name: str, data: dict | None,
         raise Forbidden(_l("you may not take the step “%(event)s” on this case",
                            event=label(EVENT_LABELS, event_name)), state=case.state,
                         allowed_events=allowed)
+    if case.state in case_workflow.FINAL and event.target not in case_workflow.FINAL:
+        _refuse_second_case(case.student_id, but=case.id)  # reopening
     schema, apply = workflow.HANDLERS[event.name]
     try:
         values = schema().load(data or {})
@@ -144,15 +174,14 @@ def fire_event(actor: User, case_id: int, event_name: str, data: dict | None,
 
 
 def history(actor: User, case_id: int) -> list[CaseHistory]:
-    case = case_file(actor, case_id)
-    audit.record_read(case, via="history")
-    return case.history
+    return case_file(actor, case_id, "history").history
 
 
-def case_file(actor: User, case_id: int) -> Case:
-    """The case with everything in it: for those who work the case, not a hospital liaison
-    (who sees a case in transfer only to confirm the arrival)."""
-    case = get_case(actor, case_id)
+def case_file(actor: User, case_id: int, part: str) -> Case:
+    """The case with everything in it, ``part`` of it read (audited): for those who work
+    the case, not a hospital liaison (who sees a case in transfer only to confirm the
+    arrival)."""
+    case = open_record(actor, "case", case_id, part=part)
     if actor.role == Role.HOSPITAL_LIAISON:
         raise Forbidden(_l("hospital liaisons see the referral, not the case file"),
                         object_type="case", object_id=case.id)
@@ -254,8 +283,8 @@ def _may_fire(actor: User, case: Case, event: case_workflow.Event) -> bool:
         return False
     if event.name == "confirm_arrival":  # once, by the liaison of the current referral
         return can(actor, VIEW, case) and workflow.current_referral(case).arrived_at is None
-    if event.name == "close" and case.owner_id == actor.id:
-        return False  # a case is closed by a supervisor who does not own it
+    if event.name == "close" and actor.id in {case.owner_id, *(case.past_owner_ids or [])}:
+        return False  # a case is closed by a supervisor who never owned it
     return can(actor, EDIT, case)
 
 
@@ -268,8 +297,7 @@ def announce(case: Case) -> None:
     rooms += [user_room(user_id) for user_id in {case.owner_id, case.reported_by_id} - {None}]
     if case.team_id is not None:
         rooms.append(team_room(case.team_id))
-    if case.hospital_id is not None:
-        rooms.append(hospital_room(case.hospital_id))
+    rooms += [hospital_room(hospital_id) for hospital_id in sorted(hospitals_following(case))]
     for room in rooms:
         emit_after_commit("case.updated", payload, room=room)
 
@@ -283,9 +311,12 @@ def my_alerts(actor: User) -> list[Alert]:
 
 def acknowledge_alert(actor: User, alert_id: int) -> Alert:
     alert = db.get(Alert, alert_id)
-    if alert is None or alert.recipient_id != actor.id:  # others' alerts do not exist for you
+    if alert is None:
         raise NotFound(_l("%(record)s %(id)s does not exist", record=RECORD_LABELS["alert"],
                           id=alert_id))
+    if alert.recipient_id != actor.id:  # others' alerts do not exist for you
+        raise Hidden(_l("%(record)s %(id)s does not exist", record=RECORD_LABELS["alert"],
+                        id=alert_id), object_type="alert", object_id=alert.id)
     if alert.acknowledged_at is None:
         alert.acknowledged_at = utcnow()
         audit.record("alert.acknowledge", alert, changes=audit.diff(alert))
@@ -384,24 +415,26 @@ def assign(actor: User, case_id: int, *, owner_id: int | None, version: int) -> 
 
 
 def notes(actor: User, case_id: int) -> list[CaseNote]:
-    case = case_file(actor, case_id)
-    audit.record_read(case, via="notes")
+    case = case_file(actor, case_id, "notes")
     return list(db.scalars(select(CaseNote).where(CaseNote.case_id == case.id)
                            .order_by(CaseNote.id)))
 
 
 def documents(actor: User, case_id: int) -> list[CaseDocument]:
-    case = case_file(actor, case_id)
+    case = case_file(actor, case_id, "documents")
     return list(db.scalars(select(CaseDocument).where(CaseDocument.case_id == case.id)
                            .order_by(CaseDocument.id)))
 
 
 def open_document(actor: User, case_id: int, document_id: int) -> CaseDocument:
     """A document's file, for someone who may see the case; the read is audited."""
-    case = case_file(actor, case_id)
+    case = case_file(actor, case_id, "document")
     document = db.get(CaseDocument, document_id)
-    if document is None or document.case_id != case.id:
+    if document is None:
         raise NotFound(_l("%(record)s %(id)s does not exist", record=RECORD_LABELS["document"],
                           id=document_id))
+    if document.case_id != case.id:  # another case's: asked for through one they may see
+        raise Hidden(_l("%(record)s %(id)s does not exist", record=RECORD_LABELS["document"],
+                        id=document_id), object_type="case_document", object_id=document.id)
     audit.record_read(document)
     return document

@@ -124,7 +124,8 @@ def case_page(record_id: int):
 @blueprint.route("/cases/<int:record_id>/workflow.svg")
 @login_required
 def case_picture(record_id: int):
-    case = services.get_case(current_user, record_id)
+    case = open_record(current_user, "case", record_id, part="workflow")
+    db.commit()
     return Response(_picture(case), mimetype="image/svg+xml")
 
 
@@ -186,7 +187,8 @@ def _act(record_id: int, action: str, do):
         do()
     except (InvalidInput, Conflict) as error:
         db.rollback()
-        case = services.get_case(current_user, record_id)
+        case = open_record(current_user, "case", record_id)  # the page is read again
+        db.commit()
         problems = [problem_line(field, problem) for field, problem in
                     (error.details.get("fields") or {"": error.message}).items()]
         return _render_case(case, errors=problems, failed=action), error.status

@@ -231,7 +231,7 @@ def refer_to_hospital(case: Case, data: dict, actor: User) -> None:
             raise InvalidInput(problems)
     case.hospital_id, case.legal_basis = hospital.id, basis
     case.danger_to_others = case.danger_to_others or data["danger_to_others"]
-    db.add(Referral(case_id=case.id, hospital_id=hospital.id))
+    case.referrals.append(Referral(hospital_id=hospital.id))  # the rules read the list
     deadlines.settle(case, "guardian_reached",
                      status=DeadlineStatus.MET if basis == "guardian_consent"
                      else DeadlineStatus.CANCELLED)

@@ -21,7 +21,7 @@ from crisisline import messages  # first: marshmallow's messages before any sche
 from crisisline import database
 from crisisline.config import ConfigError, load_settings  # noqa: F401  (re-exported)
 from crisisline import audit, redis_waits
-from crisisline.errors import Conflict, DomainError, Forbidden, InvalidInput
+from crisisline.errors import Conflict, DomainError, Forbidden, Hidden, InvalidInput
 from crisisline.extensions import api, babel, limiter, socketio
 from crisisline.realtime import ConsoleQueue, last_event_id
 from crisisline.i18n import select_locale, template_globals
@@ -175,6 +175,8 @@ def _register_error_handlers(app: Flask) -> None:
         database.db.rollback()
         if isinstance(error, Forbidden):
             audit_refusal(error.details.get("object_type"), error.details.get("object_id"))
+        elif isinstance(error, Hidden):  # refused, though answered as if it did not exist
+            audit_refusal(error.object_type, error.object_id)
         message = messages.shown(error.message)
         fields = error.details.get("fields") or {}
         if wants_json():

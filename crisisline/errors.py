@@ -21,8 +21,23 @@ class NotFound(DomainError):
     status = 404
 
 
+class Hidden(NotFound):
+    """A record the user may not see, answered 404 as if it did not exist (so as not to
+    disclose it), and audited as a refusal. What was refused stays off the answer."""
+
+    def __init__(self, message: str, *, object_type: str, object_id: int):
+        super().__init__(message)
+        self.object_type, self.object_id = object_type, object_id
+
+
 class Forbidden(DomainError):
     status = 403
+
+
+class RateLimited(Forbidden):
+    """Refused because the user did this too often; audited like any refusal."""
+
+    status = 429
 
 
 class Conflict(DomainError):

@@ -58,6 +58,10 @@ STUDENTS = [
     (COLLEGE, "24030102", "黄俊杰", date(2006, 9, 9), "黄丽", "母亲", "+8613800000106"),
     (COLLEGE, "24050201", "吴欣然", date(2005, 12, 30), "吴斌", "父亲", "+8613800000107"),
     (COLLEGE, "24050202", "孙浩宇", date(2006, 2, 11), "孙芳", "母亲", "+8613800000108"),
+    (MIDDLE_SCHOOL, "2022010202", "周雨桐", date(2010, 4, 8), "周伟", "父亲", "+8613800000109"),
+    (MIDDLE_SCHOOL, "2021010302", "郑晓东", date(2009, 8, 21), "郑敏", "母亲", "+8613800000110"),
+    (COLLEGE, "24030103", "马文博", date(2006, 3, 3), "马丽", "母亲", "+8613800000111"),
+    (COLLEGE, "24050203", "林可欣", date(2005, 10, 16), "林涛", "父亲", "+8613800000112"),
 ]
 
 
@@ -143,7 +147,8 @@ def _student(school, number, name, birth_date, guardian, relation, phone) -> Stu
 
 PDF = b"%PDF-1.4\n% demo document\n%%EOF\n"
 
-# each demo case: (student index, source, risk, summary, the steps it has been through)
+# each demo case: (student index, source, risk, summary, the steps it has been through);
+# a student has one open case at a time (一生一案), and may have closed ones
 DEMO_CASES = [
     (4, "hotline_contact", "high", "来电称已写好遗书，计划周末行动。", []),
     (0, "school_report", "moderate", "班主任报告：近两周情绪低落，作文中提到“消失”。", []),
@@ -152,6 +157,8 @@ DEMO_CASES = [
      ["dispatch", "contact_guardian"]),
     (5, "hotline_contact", "high", "吞服安眠药，已送急诊。",
      ["dispatch", "contact_guardian", "refer_to_hospital"]),
+    (6, "parent", "moderate", "上学期跟踪稳定，已结案。",
+     ["triage_support", "follow_up", "follow_up", "close"]),
     (6, "parent", "high", "家长发现遗书。",
      ["dispatch", "contact_guardian", "refer_to_hospital", "confirm_arrival"]),
     (7, "screening", "high", "普测高危，复评有明确计划。",
@@ -159,15 +166,13 @@ DEMO_CASES = [
     (3, "hospital", "high", "住院治疗结束，申请复学。",
      ["dispatch", "contact_guardian", "refer_to_hospital", "confirm_arrival", "start_leave",
       "apply_return"]),
-    (0, "screening", "low", "考试焦虑，睡眠差。", ["triage_support"]),
-    (1, "school_report", "high", "自伤风险，家长拒绝住院。",
+    (8, "screening", "low", "考试焦虑，睡眠差。", ["triage_support"]),
+    (9, "school_report", "high", "自伤风险，家长拒绝住院。",
      ["dispatch", "contact_guardian", "home_supervision"]),
-    (5, "hotline_contact", "high", "复学后跟踪中。",
+    (10, "hotline_contact", "high", "复学后跟踪中。",
      ["dispatch", "contact_guardian", "refer_to_hospital", "confirm_arrival", "start_leave",
       "apply_return", "approve_return", "follow_up", "follow_up"]),
-    (6, "parent", "moderate", "跟踪稳定，已结案。",
-     ["triage_support", "follow_up", "follow_up", "close"]),
-    (7, "hospital", "high", "休学期满未申请复学。",
+    (11, "hospital", "high", "休学期满未申请复学。",
      ["dispatch", "contact_guardian", "refer_to_hospital", "confirm_arrival", "start_leave",
       "withdraw"]),
 ]

@@ -165,11 +165,14 @@ DISPATCH = {"risk_level": "high", "responder": "周老师", "emergency_services"
 
 
 def case_referred_to(ctx, world, hospital: str) -> int:
-    """A case of the on-duty counselor taken to ``hospital_transfer`` at ``hospital``."""
+    """A case of the on-duty counselor taken to ``hospital_transfer`` at ``hospital``, for
+    a student of its own (one student has one open case)."""
+    from tests.casework.test_one_case_per_student import new_student
     counselor = world.users["counselor"]
+    student_id = new_student(ctx, world, f"t_{uuid.uuid4().hex[:8]}")
     with ctx() as db:
         case = casework.open_case(counselor, source="school_report", risk_level="high",
-                                  student_id=world.records["student"].id)
+                                  student_id=student_id)
         db.commit()
         steps = {"dispatch": DISPATCH,
                  "contact_guardian": {"arrived_at": utcnow().isoformat(), "watcher": "宿管"},
@@ -466,10 +469,22 @@ def test_a_catch_up_with_a_bad_last_event_id_is_answered_not_ok(app, live_server
     assert [d for _, d in client.received if d.get("replayed")] == []
 
 
+def through_the_glass(ctx, world, name: str = "owner_counselor") -> int:
+    """team_case, opened by ``name`` (same centre, neither its owner nor on its team) through
+    the glass: they may view it, but none of their console's own rooms hears of it."""
+    from crisisline.access import services as access
+    case_id = world.records["team_case"].id
+    with ctx() as db:
+        access.break_glass(db.get(User, world.users[name].id), "case", case_id,
+                           "caller gave this student's name during a rescue call")
+        db.commit()
+    return case_id
+
+
 def test_a_watched_case_is_caught_up_on_only_once_it_is_watched_again(app, live_server, ctx,
                                                                        world):
-    case_id = world.records["transfer_case"].id  # referred to H1; case.hospital_id unset
-    cookie = session_of(signed_in(app, "liaison"))
+    case_id = through_the_glass(ctx, world)
+    cookie = session_of(signed_in(app, "owner_counselor"))
     with console(live_server, cookie=cookie) as client:
         assert ask(client, "watch_case", {"case_id": case_id}) == {"ok": True}
         announce(ctx, case_id)
@@ -490,18 +505,18 @@ def test_a_watched_case_is_caught_up_on_only_once_it_is_watched_again(app, live_
 
 def test_a_user_who_may_view_a_case_watches_it_and_then_hears_its_changes(
         app, live_server, ctx, world):
-    case_id = world.records["transfer_case"].id  # referred to H1; case.hospital_id unset
-    with consoles(app, live_server, "liaison", "supervisor") as (liaison, supervisor):
-        announce(ctx, case_id)  # not watched yet: the liaison is in none of its rooms
+    case_id = through_the_glass(ctx, world)
+    with consoles(app, live_server, "owner_counselor", "supervisor") as (reader, supervisor):
+        announce(ctx, case_id)  # not watched yet: the reader is in none of its rooms
         assert wait_until(supervisor, "case.updated")  # sent to everyone it was for
         settle(0.5)
-        assert payloads(liaison, "case.updated") == []
-        assert ask(liaison, "watch_case", {"case_id": case_id}) == {"ok": True}
+        assert payloads(reader, "case.updated") == []
+        assert ask(reader, "watch_case", {"case_id": case_id}) == {"ok": True}
         ids = announce(ctx, case_id)
-        heard = wait_until(liaison, "case.updated")
+        heard = wait_until(reader, "case.updated")
         settle(0.5)
-    assert [d["case_id"] for d in payloads(liaison, "case.updated")] == [case_id]
-    assert heard[0]["event_id"] in ids and heard[0]["state"] == "hospital_transfer"
+    assert [d["case_id"] for d in payloads(reader, "case.updated")] == [case_id]
+    assert heard[0]["event_id"] in ids and heard[0]["state"] == "reported"
 
 
 @pytest.mark.parametrize("name, record", [
@@ -526,7 +541,138 @@ def test_a_user_who_may_not_view_a_case_cannot_watch_it_and_hears_nothing_of_it(
                          ids=["unknown", "string", "missing", "not_an_object", "no_payload"])
 def test_watching_no_such_case_is_answered_not_ok(app, live_server, world, data):
     with consoles(app, live_server, "supervisor") as (client,):
-        assert ask(client, "watch_case", data) == {"ok": False}
+        reply = ask(client, "watch_case", data)
+    assert reply["ok"] is False
+    # a malformed request names the field; an unknown case is only "not ok"
+    assert reply == {"ok": False} if data == {"case_id": 999999} else "case_id" in reply["fields"]
+
+
+# -- only what the console may read at that moment (issue 11, C3-C5) -----------------------
+
+BREAK_GLASS_REASON = "caller gave this student's name during a rescue call"
+
+
+def moved_out_of_transfer(ctx, case_id: int) -> None:
+    """The case leaves ``hospital_transfer`` (as start_leave would), announced, committed."""
+    with ctx() as db:
+        case = db.get(Case, case_id)
+        case.state = "on_leave"
+        casework.announce(case)
+        db.commit()
+
+
+def test_a_liaison_hears_no_state_change_of_a_case_that_left_their_hospitals_transfer(
+        app, live_server, ctx, world):
+    with consoles(app, live_server, "liaison", "supervisor") as (liaison, supervisor):
+        case_id = case_referred_to(ctx, world, "H1")
+        assert wait_until(liaison, "case.updated", lambda d: d["case_id"] == case_id)
+        moved_out_of_transfer(ctx, case_id)
+        assert wait_until(supervisor, "case.updated", lambda d: d["state"] == "on_leave")
+        settle(0.5)
+    assert [d["state"] for d in payloads(liaison, "case.updated")
+            if d["case_id"] == case_id] == ["hospital_transfer"]
+
+
+def test_a_liaisons_catch_up_replays_nothing_about_cases_it_can_no_longer_open(
+        app, live_server, ctx, world):
+    cookie = session_of(signed_in(app, "liaison"))
+    with console(live_server, cookie=cookie) as client:
+        announce(ctx, world.records["team_case"].id)  # something to anchor the last id on
+        settle(0.5)
+    with ctx() as db:
+        last = db.scalar(select(ConsoleEvent.id).order_by(ConsoleEvent.id.desc()).limit(1))
+    case_id = case_referred_to(ctx, world, "H1")  # the liaison's rooms hear of it ...
+    moved_out_of_transfer(ctx, case_id)  # ... and then it may no longer open it
+    with console(live_server, cookie=cookie) as client:
+        ack = ask(client, "catch_up", {"last_event_id": last})
+        settle(0.5)
+        replayed = [d for _, d in list(client.received) if d.get("replayed")]
+    assert ack["ok"] is True
+    assert [d for d in replayed if d.get("case_id") == case_id] == []
+
+
+def test_a_case_watched_through_the_glass_is_left_when_the_grant_expires(
+        app, live_server, ctx, world):
+    from crisisline.access import services as access
+    from crisisline.access.models import BreakGlassGrant
+    case_id = world.records["team_case"].id  # owner_counselor is neither owner nor on its team
+    with ctx() as db:
+        grant, _new = access.break_glass(db.get(User, world.users["owner_counselor"].id),
+                                         "case", case_id, BREAK_GLASS_REASON)
+        db.commit()
+        grant_id = grant.id
+    with consoles(app, live_server, "owner_counselor") as (client,):
+        assert ask(client, "watch_case", {"case_id": case_id}) == {"ok": True}
+        announce(ctx, case_id)
+        assert wait_until(client, "case.updated", lambda d: d["case_id"] == case_id)
+        with ctx() as db:
+            db.get(BreakGlassGrant, grant_id).expires_at = utcnow()
+            db.commit()
+        # what the housekeeping loop does every couple of seconds (called here: on SQLite
+        # the loop's own reads wait behind the test's open transaction)
+        from crisisline.realtime.console import _follow_access
+        _follow_access(app)
+        before = len(payloads(client, "case.updated"))
+        announce(ctx, case_id)
+        settle(1.0)
+        assert len(payloads(client, "case.updated")) == before
+        last = max(d["event_id"] for _, d in client.received)
+        ack = ask(client, "catch_up", {"last_event_id": last - 1})
+        settle(0.5)
+    assert ack["ok"] is True
+    assert [d for _, d in client.received if d.get("replayed") and d.get("case_id") == case_id] \
+        == []
+
+
+def test_a_refused_watch_is_audited_as_a_denied_access(app, live_server, ctx, world):
+    from crisisline.audit.models import AuditEntry
+    case_id = world.records["team_case"].id
+    with consoles(app, live_server, "owner_counselor") as (client,):
+        assert ask(client, "watch_case", {"case_id": case_id}) == {"ok": False}
+    with ctx() as db:
+        [denied] = db.scalars(select(AuditEntry).where(AuditEntry.action == "access.denied"))
+    assert (denied.actor_name, denied.object_type, denied.object_id, denied.outcome) == \
+        ("t_owner_counselor", "case", str(case_id), "denied")
+
+
+@pytest.mark.parametrize("event, field", [("catch_up", "last_event_id"),
+                                          ("watch_case", "case_id")])
+@pytest.mark.parametrize("value", [10**30, -(10**30), "12", [12], {"a": 1}, 1.5, True, None,
+                                   "missing"],
+                         ids=["huge", "huge_negative", "string", "list", "object", "float",
+                              "boolean", "null", "missing"])
+def test_socket_requests_with_bad_arguments_get_an_error_naming_the_field(
+        app, live_server, world, event, field, value):
+    data = {} if value == "missing" else {field: value}
+    with consoles(app, live_server, "supervisor") as (client,):
+        reply = ask(client, event, data)
+        assert client.connected
+        assert ask(client, "watch_case", {"case_id": world.records["team_case"].id}) \
+            == {"ok": True}  # the connection still works
+    assert reply["ok"] is False and field in reply["fields"]
+    assert isinstance(reply["fields"][field], str) and reply["fields"][field]
+
+
+@pytest.mark.parametrize("event", ["catch_up", "watch_case"])
+@pytest.mark.parametrize("data", ["12", [12], None], ids=["string", "list", "no_payload"])
+def test_socket_requests_that_are_not_objects_get_an_error(app, live_server, world, event,
+                                                            data):
+    with consoles(app, live_server, "supervisor") as (client,):
+        reply = ask(client, event, data)
+    assert reply["ok"] is False and reply["error"]
+
+
+def test_supervisors_see_a_new_case_live(app, live_server, api, ctx, world):
+    from tests.casework.test_one_case_per_student import new_student
+    with consoles(app, live_server, "supervisor", "other_supervisor") as (mine, theirs):
+        response = api("counselor").post("/api/cases", {
+            "source": "parent", "risk_level": "high", "student_id": new_student(ctx, world)})
+        assert response.status_code == 201
+        case_id = response.json["id"]
+        heard = wait_until(mine, "case.updated", lambda d: d["case_id"] == case_id)
+        settle(0.5)
+    assert heard and heard[0]["state"] == "reported"
+    assert [d for d in payloads(theirs, "case.updated") if d["case_id"] == case_id] == []
 
 
 # -- crisisline serve, on a database of its own -------------------------------------------

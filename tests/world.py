@@ -108,3 +108,11 @@ def build_world(prefix: str = "t_") -> World:
     db.add_all(w.records.values())
     db.flush()
     return w
+
+
+def close_open_case(world: World) -> int:
+    """Close the world's open case of ``student`` (in the caller's transaction) and return
+    the student's id: one student has one open case, so a test that opens a new case for
+    the student needs the old one closed first."""
+    db.get(Case, world.records["team_case"].id).state = "closed"
+    return world.records["student"].id

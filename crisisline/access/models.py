@@ -12,7 +12,8 @@ from crisisline.database import Base, utcnow
 class BreakGlassGrant(Base):
     """Time-boxed access to one record outside the user's scope, given a reason.
 
-    Every grant waits in the supervisors' review queue until one of them reviews it.
+    Every grant waits in the supervisors' review queue until one of them reviews it. A user
+    holds at most one active grant per record.
     """
 
     __tablename__ = "break_glass_grants"
@@ -29,6 +30,11 @@ class BreakGlassGrant(Base):
     reviewed_at: Mapped[datetime | None]
     review_outcome: Mapped[str | None] = mapped_column(String(20))  # justified | unjustified
     review_note: Mapped[str | None] = mapped_column(Text)
+    # after an unjustified review the user may not open the record again until a supervisor
+    # allows it again
+    allowed_again_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    allowed_again_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
     reviewed_by: Mapped[User | None] = relationship(foreign_keys=[reviewed_by_id])
+    allowed_again_by: Mapped[User | None] = relationship(foreign_keys=[allowed_again_by_id])

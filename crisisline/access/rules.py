@@ -11,8 +11,9 @@ the relationship between the user and the record, not from the role alone:
 - a hospital liaison only referrals to their own hospital;
 - a reporter only what they reported.
 
-Beyond that, a counselor or supervisor may *view* one record through an active
-break-the-glass grant (see :mod:`crisisline.access.services`).
+Beyond that, a counselor or supervisor may *view* one record of their own centre through
+an active break-the-glass grant (see :mod:`crisisline.access.services`); another centre's
+records stay shut, grant or not.
 """
 from __future__ import annotations
 
@@ -94,12 +95,29 @@ def in_scope(user: User, action: str, obj: Any) -> bool:
     return bool(user.is_active and check is not None and check(user, obj))
 
 
+def may_break_glass(user: User, obj: Any) -> bool:
+    """May ``user`` ask for a grant on ``obj`` at all? Counselors and supervisors, on a
+    record of their own centre: another centre never learns of a grant on its records, so
+    reaching into it is not allowed (ask that centre instead)."""
+    return user.is_active and user.role in BREAK_GLASS_ROLES and \
+        record_type_name(obj) is not None and record_centre_id(obj) in user.centre_ids
+
+
+def record_centre_id(obj: Any) -> int | None:
+    """The hotline centre a record belongs to."""
+    if isinstance(obj, (Case, Contact)):
+        return obj.centre_id
+    if isinstance(obj, Referral):
+        return obj.case.centre_id
+    if isinstance(obj, (SchoolReport, Student)):
+        return school_centre_id(obj.school_id)
+    return None
+
+
 def has_break_glass(user: User, obj: Any) -> bool:
-    if user.role not in BREAK_GLASS_ROLES:
+    if not may_break_glass(user, obj):
         return False
     name = record_type_name(obj)
-    if name is None:
-        return False
     return db.scalar(select(BreakGlassGrant.id).where(
         BreakGlassGrant.user_id == user.id, BreakGlassGrant.object_type == name,
         BreakGlassGrant.object_id == obj.id, BreakGlassGrant.expires_at > utcnow(),
@@ -111,6 +129,14 @@ def record_type_name(obj: Any) -> str | None:
         if isinstance(obj, model):
             return name
     return None
+
+
+def hospitals_following(case: Case) -> set[int]:
+    """The hospitals whose liaisons may view ``case`` now (the same relationship as the
+    liaisons' rule below): the consoles of no other hospital hear of its changes."""
+    current = max(case.referrals, default=None,  # one not flushed yet is the newest
+                  key=lambda referral: (referral.id is None, referral.id or 0))
+    return {current.hospital_id} if case.state == "hospital_transfer" and current else set()
 
 
 # -- relationships ------------------------------------------------------------------------
@@ -183,9 +209,7 @@ def _supervisor_case(user: User, case: Case) -> bool:
 def _liaison_views_case_in_transfer(user: User, case: Case) -> bool:
     """While a student is being taken to their hospital (the current referral's), so they
     can confirm arrival; an earlier referral to them gives no such view."""
-    current = max(case.referrals, key=lambda referral: referral.id, default=None)
-    return case.state == "hospital_transfer" and current is not None and \
-        current.hospital_id in user.organisation_ids(OrgKind.HOSPITAL)
+    return bool(hospitals_following(case) & user.organisation_ids(OrgKind.HOSPITAL))
 
 
 # -- referrals ----------------------------------------------------------------------------

@@ -19,6 +19,9 @@ class BreakGlassGrantOut(ma.Schema):
         lambda grant: grant.reviewed_by.username if grant.reviewed_by else None)
     review_outcome = ma.fields.String(allow_none=True)
     review_note = ma.fields.String(allow_none=True)
+    allowed_again_by = ma.fields.Function(
+        lambda grant: grant.allowed_again_by.username if grant.allowed_again_by else None)
+    allowed_again_at = ma.fields.DateTime(allow_none=True)
 
 
 class ReviewRequest(ma.Schema):

@@ -26,10 +26,11 @@ RECORD_PAGES = {"case": "casework.case_page", "contact": "hotline.contact_page"}
 @api_blueprint.response(201, BreakGlassGrantOut)
 @login_required
 def api_break_glass(data):
-    grant = services.break_glass(current_user, data["object_type"], data["object_id"],
-                                 data["reason"])
+    """201 with a new grant; 200 with the active one when the caller already holds it."""
+    grant, new = services.break_glass(current_user, data["object_type"], data["object_id"],
+                                      data["reason"])
     db.commit()
-    return grant
+    return grant, 201 if new else 200
 
 
 @api_blueprint.route("/reviews", methods=["GET"])
@@ -49,13 +50,22 @@ def api_review(data, grant_id: int):
     return grant
 
 
+@api_blueprint.route("/<int:grant_id>/allow-again", methods=["POST"])
+@api_blueprint.response(200, BreakGlassGrantOut)
+@require_role(Role.SUPERVISOR)
+def api_allow_again(grant_id: int):
+    grant = services.allow_again(current_user, grant_id)
+    db.commit()
+    return grant
+
+
 @blueprint.route("/<object_type>/<int:object_id>", methods=["GET", "POST"])
 @require_role(Role.COUNSELOR, Role.SUPERVISOR)
 def break_glass_page(object_type: str, object_id: int):
     form = ActionForm()
     if form.validate_on_submit():
         grant = save(lambda: services.break_glass(current_user, object_type, object_id,
-                                                  request.form.get("reason", "")),
+                                                  request.form.get("reason", ""))[0],
                      _l("The record is open to you for %(minutes)d minutes.",
                         minutes=current_app.config["BREAK_GLASS_MINUTES"]))
         if grant is not None:
@@ -79,4 +89,13 @@ def reviews_page():
                 _l("Review saved.")) is not None:
             return redirect(url_for("access.reviews_page"))  # refused: shown again, as typed
     return render_template("access/reviews.html", grants=services.pending_reviews(current_user),
-                           form=form)
+                           shut=services.shut_grants(current_user), form=form)
+
+
+@blueprint.route("/<int:grant_id>/allow-again", methods=["POST"])
+@require_role(Role.SUPERVISOR)
+def allow_again_page(grant_id: int):
+    form = ActionForm()
+    if form.validate_on_submit():
+        save(lambda: services.allow_again(current_user, grant_id), _l("Allowed again."))
+    return redirect(url_for("access.reviews_page"))

@@ -72,9 +72,13 @@ def record(action: str, obj: Any = None, *, outcome: str = SUCCESS, changes: dic
     transaction_info("audit_pending").append(pending)
 
 
-def record_read(obj: Any, *, actor: Any = None, via: str | None = None) -> None:
-    """Audit a read of a sensitive record (PIPL art. 56; minors' data, art. 36)."""
-    record(f"{_object_type(obj)}.read", obj, actor=actor, changes={"via": via} if via else None)
+def record_read(obj: Any, *, actor: Any = None, via: str | None = None,
+                part: str | None = None) -> None:
+    """Audit a read of a sensitive record (PIPL art. 56; minors' data, art. 36): ``via``
+    how access was given beyond the reader's scope (``break_glass``), ``part`` what of the
+    record was read (e.g. a case's ``history``)."""
+    changes = {key: value for key, value in (("via", via), ("part", part)) if value}
+    record(f"{_object_type(obj)}.read", obj, actor=actor, changes=changes)
 
 
 def diff(obj: Any) -> dict:

@@ -26,6 +26,11 @@ on every web process; what Redis lost (it was down, or a process was not subscri
 web process sends from the event log a moment later. Without Redis (the embedded default)
 the event log is the transport: each web process sends on the events other processes
 logged (``console.relay_logged``).
+
+A console hears only of records its user may read at that moment: an event names the record
+it is about (:func:`subject`); rooms follow the access rules' relationships (a hospital's
+only while the case is in transfer to it); a catch-up replays an event only if the user may
+read its record now; a console leaves a case's room within seconds of losing access to it.
 """
 from __future__ import annotations
 
@@ -42,6 +47,21 @@ from crisisline.extensions import socketio
 NAMESPACE = "/console"
 EVENTS = ("queue.updated", "contact.offered", "contact.updated", "agent.status",
           "case.updated", "alert.raised")
+
+
+#: the payload keys that name the record an event is about, by event; the others are about
+#: no record (a queue, a person's presence) or the recipient's own (an offer made to them)
+SUBJECTS = {"case.updated": ("case_id",), "alert.raised": ("case_id", "contact_id"),
+            "contact.updated": ("contact_id",)}
+_SUBJECT_TYPES = {"case_id": "case", "contact_id": "contact"}
+
+
+def subject(event: str, payload: dict[str, Any]) -> tuple[str, int] | None:
+    """(record type, id) of the record ``event`` is about, if any."""
+    for key in SUBJECTS.get(event, ()):
+        if isinstance(payload.get(key), int):
+            return _SUBJECT_TYPES[key], payload[key]
+    return None
 
 
 def user_room(user_id: int) -> str:

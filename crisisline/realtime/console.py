@@ -4,7 +4,9 @@ up after a drop, and ending the connections of a disabled user or an ended sign-
 A connection is accepted with a signed-in session or an ``Authorization: Bearer`` token,
 and (python-engineio's default) only from this server's own origin. Its rooms follow the
 access rules: the server joins them, never the client. A console that reconnects sends
-``catch_up`` with the last ``event_id`` it saw and is sent what it missed.
+``catch_up`` with the last ``event_id`` it saw and is sent what it missed, of the records
+its user may read now. A request with a bad argument is answered
+``{"ok": false, "error": …, "fields": {<argument>: …}}``.
 """
 from __future__ import annotations
 
@@ -14,18 +16,20 @@ import time
 from datetime import timedelta
 
 from flask import current_app, g, request
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_socketio import emit, join_room
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from crisisline.access.rules import VIEW, can, team_ids
+from crisisline import audit
+from crisisline.access.rules import RECORD_TYPES, VIEW, can, team_ids
 from crisisline.accounts.models import OrgKind, Role, User, UserSession
 from crisisline.accounts.services import user_for_token
 from crisisline.database import db, utcnow
 from crisisline.extensions import socketio
 from crisisline.realtime import (NAMESPACE, case_room, hospital_room, queue_room, sent_here,
-                                 supervisors_room, team_room, user_room)
+                                 subject, supervisors_room, team_room, user_room)
 from crisisline.realtime.models import ConsoleEvent
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,7 @@ RELAY_SECONDS = 0.5
 # was lost on the way (Redis was down, or this process was resubscribing) and is sent from
 # the event log instead
 QUEUE_GRACE = timedelta(seconds=2)
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
 
 _connected: dict[str, int] = {}  # this process's console connections: sid -> user id
 _session_of: dict[str, int] = {}  # those opened with a browser session: sid -> session id
@@ -117,13 +122,17 @@ def _disconnect(*_reason):
 
 @socketio.on("catch_up", namespace=NAMESPACE)
 def _catch_up(data=None):
-    """Resend what this console missed since ``last_event_id``; answers how many."""
-    user = _user()
-    last = data.get("last_event_id") if isinstance(data, dict) else None
-    if user is None or not _whole_number(last) or last < 0:
+    """Resend what this console missed since ``last_event_id`` of the records its user may
+    read now; answers how many."""
+    problem = _bad_id(data, "last_event_id", 0)
+    user = _user() if problem is None else None
+    if problem is not None or user is None:
         db.rollback()
-        return {"ok": False, "resent": 0}
-    events = missed_events(rooms_for(user) + _watched_cases(), last)
+        return {"ok": False, "resent": 0, **(problem or {})}
+    readable: dict[tuple[str, int], bool] = {}
+    events = [event for event in missed_events(rooms_for(user) + _watched_cases(),
+                                               data["last_event_id"])
+              if _may_read(user, subject(event.name, event.payload), readable)]
     db.rollback()
     for event in events:
         emit(event.name, {**event.payload, "event_id": event.id, "replayed": True})
@@ -134,18 +143,46 @@ def _catch_up(data=None):
 def _watch_case(data=None):
     """Follow one case's changes (its page is open), if the user may see it."""
     from casework.models import Case
+    problem = _bad_id(data, "case_id", 1)
+    if problem is not None:
+        return problem
     user = _user()
-    case_id = data.get("case_id") if isinstance(data, dict) else None
-    case = db.get(Case, case_id) if _whole_number(case_id) else None
+    case_id = data["case_id"]
+    case = db.get(Case, case_id)
     allowed = user is not None and case is not None and can(user, VIEW, case)
+    if user is not None and case is not None and not allowed:
+        audit.record("access.denied", outcome=audit.DENIED, object_type="case",
+                     object_id=case.id, actor=user,
+                     changes={"path": {"new": f"{NAMESPACE} watch_case"}})
+        db.commit()
     db.rollback()
     if allowed:
         join_room(case_room(case_id))
     return {"ok": allowed}
 
 
-def _whole_number(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not an id
+def _bad_id(data, field: str, low: int) -> dict | None:
+    """The error answer when ``data[field]`` is not an id (at least ``low``), else None."""
+    if not isinstance(data, dict):
+        return {"ok": False, "error": str(_l("send an object with %(field)s", field=field)),
+                "fields": {field: str(_l("missing"))}}
+    value = data.get(field)
+    # JSON true is not an id; nor is a number no id column holds
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_ID:
+        return None
+    return {"ok": False, "error": str(_l("invalid request")),
+            "fields": {field: str(_l("a whole number from %(low)d to %(high)d",
+                                     low=low, high=MAX_ID))}}
+
+
+def _may_read(user: User, about: tuple[str, int] | None, known: dict) -> bool:
+    """May ``user`` read the record an event is about (any event about none)?"""
+    if about is None:
+        return True
+    if about not in known:
+        record = db.get(RECORD_TYPES[about[0]], about[1])
+        known[about] = record is not None and can(user, VIEW, record)
+    return known[about]
 
 
 def _watched_cases() -> list[str]:
@@ -161,11 +198,12 @@ def _start_watcher(app) -> None:
         queued = app.config["REDIS_URL"] is not None
         _watcher.append(socketio.start_background_task(
             _housekeeping, app.extensions["crisisline.engine"],
-            QUEUE_GRACE if queued else timedelta(0)))
+            QUEUE_GRACE if queued else timedelta(0), app))
 
 
-def _housekeeping(engine, grace: timedelta) -> None:
-    """Disconnect disabled users' consoles within seconds; and send this process's consoles
+def _housekeeping(engine, grace: timedelta, app) -> None:
+    """Disconnect disabled users' consoles within seconds, and take consoles out of the
+    rooms of cases their users may no longer read; and send this process's consoles
     the logged events that did not reach it: without Redis, every event other processes
     (Celery workers, other web processes) logged; with Redis, those it lost, once they are
     ``grace`` old. It reads committed data through a session of its own, never a
@@ -183,6 +221,7 @@ def _housekeeping(engine, grace: timedelta) -> None:
                 if time.monotonic() - last_check >= DISABLED_CHECK_SECONDS:
                     last_check = time.monotonic()
                     _drop_disabled_users(session)
+                    _follow_access(app)
         except Exception:  # the loop must outlive a database hiccup
             log.exception("console housekeeping failed")
 
@@ -205,6 +244,29 @@ def relay_logged(session: Session, after_id: int, grace: timedelta = timedelta(0
             socketio.emit(event.name, {**event.payload, "event_id": event.id},
                           to=event.room, namespace=NAMESPACE, ignore_queue=True)
     return max([after_id, *(event.id for event in events)])
+
+
+def _follow_access(app) -> None:
+    """Leave the case rooms of consoles whose users may no longer read the case: a
+    break-the-glass grant expired or was found unjustified, the case went to someone else.
+    (The access rules read through the application's session, as a request would.)"""
+    from casework.models import Case
+    with _connected_lock:
+        connected = dict(_connected)
+    watching = {sid: [room for room in socketio.server.rooms(sid, namespace=NAMESPACE)
+                      if room.startswith("case:")] for sid in connected}
+    if not any(watching.values()):
+        return
+    with app.app_context():
+        try:
+            for sid, rooms in watching.items():
+                user = db.get(User, connected[sid])
+                for room in rooms:
+                    case = db.get(Case, int(room.removeprefix("case:")))
+                    if user is None or case is None or not can(user, VIEW, case):
+                        socketio.server.leave_room(sid, room, namespace=NAMESPACE)
+        finally:
+            db.rollback()
 
 
 def _drop_disabled_users(session: Session) -> None:

@@ -9,7 +9,7 @@ entry. What the re-keyed entries prove is therefore what the old chain proved at
 of the upgrade; the ``audit.rekey`` entry appended here marks that moment in the trail.
 
 Revision ID: 0015_audit_key
-Revises: 0013_sessions_tokens
+Revises: 0014_access_hardening
 Create Date: 2026-12-10 09:00:00
 """
 import hashlib
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import context, op
 
 revision = '0015_audit_key'
-down_revision = '0013_sessions_tokens'
+down_revision = '0014_access_hardening'
 branch_labels = None
 depends_on = None
 

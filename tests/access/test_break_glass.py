@@ -21,17 +21,20 @@ def audit_entries(ctx, action: str) -> list[AuditEntry]:
 
 
 def test_out_of_scope_read_is_refused_audited_and_offers_the_glass(api, world, ctx):
-    case = world.records["team_case"]
-    response = api("outsider_counselor").get(f"/api/cases/{case.id}")
+    case = world.records["team_case"]  # same centre, neither its owner nor on its team
+    response = api("owner_counselor").get(f"/api/cases/{case.id}")
     assert response.status_code == 403
     assert response.json["break_glass_allowed"] is True
     [denied] = audit_entries(ctx, "access.denied")
     assert (denied.actor_name, denied.object_type, denied.object_id, denied.outcome) == \
-        ("t_outsider_counselor", "case", str(case.id), "denied")
+        ("t_owner_counselor", "case", str(case.id), "denied")
+    # another centre's counselor is refused too, and not offered the glass
+    assert api("outsider_counselor").get(f"/api/cases/{case.id}").json[
+        "break_glass_allowed"] is False
 
 
 def test_breaking_the_glass_with_a_reason_opens_the_record_and_audits_it(api, world, ctx):
-    api, case = api("outsider_counselor"), world.records["team_case"]
+    api, case = api("owner_counselor"), world.records["team_case"]
     response = api.post("/api/break-glass", {"object_type": "case", "object_id": case.id,
                                              "reason": REASON})
     assert response.status_code == 201
@@ -49,7 +52,7 @@ def test_breaking_the_glass_with_a_reason_opens_the_record_and_audits_it(api, wo
 
 @pytest.mark.parametrize("reason", ["", "   ", "because"])
 def test_no_glass_is_broken_without_a_real_reason(api, world, ctx, reason):
-    api, case = api("outsider_counselor"), world.records["team_case"]
+    api, case = api("owner_counselor"), world.records["team_case"]
     response = api.post("/api/break-glass", {"object_type": "case", "object_id": case.id,
                                              "reason": reason})
     assert response.status_code == 422 and "reason" in response.json["fields"]
@@ -68,7 +71,7 @@ def test_unknown_records_and_types_are_clear_errors(api, world):
 
 
 def test_access_ends_when_the_time_box_does(api, world, monkeypatch):
-    api, case = api("outsider_counselor"), world.records["team_case"]
+    api, case = api("owner_counselor"), world.records["team_case"]
     api.post("/api/break-glass", {"object_type": "case", "object_id": case.id,
                                   "reason": REASON})
     later = utcnow() + timedelta(minutes=31)
@@ -89,7 +92,7 @@ def test_only_counselors_and_supervisors_may_break_the_glass(api, world, ctx, ro
 def test_a_grant_waits_for_review_by_a_supervisor_of_the_same_centre(api, world):
     counselor = api("counselor")  # centre A
     counselor.post("/api/break-glass", {"object_type": "case",
-                                        "object_id": world.records["case_b"].id,
+                                        "object_id": world.records["owned_case"].id,
                                         "reason": REASON})
     assert [g["user"] for g in api("supervisor").get("/api/break-glass/reviews").json] \
         == ["t_counselor"]
@@ -97,7 +100,7 @@ def test_a_grant_waits_for_review_by_a_supervisor_of_the_same_centre(api, world)
 
 
 def test_an_unjustified_review_ends_the_access_at_once(api, world, ctx):
-    counselor, case = api("counselor"), world.records["case_b"]
+    counselor, case = api("counselor"), world.records["owned_case"]
     grant = counselor.post("/api/break-glass", {"object_type": "case", "object_id": case.id,
                                                 "reason": REASON}).json
     supervisor = api("supervisor")
@@ -109,11 +112,16 @@ def test_an_unjustified_review_ends_the_access_at_once(api, world, ctx):
     assert audit_entries(ctx, "break_glass.review")
 
 
-def test_a_supervisor_cannot_review_their_own_grant(api, world):
+def test_a_supervisor_cannot_review_their_own_grant(api, world, ctx):
+    # a supervisor's whole centre is in their scope: their grant is made here directly
+    with ctx() as db:
+        grant = BreakGlassGrant(user_id=world.users["supervisor"].id, object_type="case",
+                                object_id=world.records["owned_case"].id, reason=REASON,
+                                expires_at=utcnow() + timedelta(minutes=30))
+        db.add(grant)
+        db.commit()
+        grant = {"id": grant.id}
     supervisor = api("supervisor")
-    grant = supervisor.post("/api/break-glass", {"object_type": "case",
-                                                 "object_id": world.records["case_b"].id,
-                                                 "reason": REASON}).json
     assert supervisor.get("/api/break-glass/reviews").json == []
     response = supervisor.post(f"/api/break-glass/{grant['id']}/review",
                                {"outcome": "justified", "note": "fine"})
@@ -128,7 +136,7 @@ def test_a_record_already_in_scope_needs_no_glass(api, world):
 
 def test_in_the_browser_a_refused_case_offers_the_glass_and_then_opens(client, world):
     case = world.records["team_case"]
-    login(client, "t_outsider_counselor", PASSWORD)
+    login(client, "t_owner_counselor", PASSWORD)
     refused = client.get(f"/cases/{case.id}")
     assert refused.status_code == 403
     page = refused.get_data(as_text=True)
@@ -147,7 +155,7 @@ def test_supervisors_are_told_live_after_the_grant_is_committed(live_server, cli
     with console_connection(live_server, client) as console:
         assert console.connected
         api("counselor").post("/api/break-glass", {
-            "object_type": "case", "object_id": world.records["case_b"].id, "reason": REASON})
+            "object_type": "case", "object_id": world.records["owned_case"].id, "reason": REASON})
         alerts = wait_for(console, "alert.raised")
     assert alerts and alerts[0]["kind"] == "break_glass"
 
@@ -156,7 +164,7 @@ def test_a_refused_break_glass_sends_no_alert(live_server, client, api, world):
     login(client, "t_supervisor", PASSWORD)
     with console_connection(live_server, client) as console:
         api("counselor").post("/api/break-glass", {
-            "object_type": "case", "object_id": world.records["case_b"].id, "reason": "short"})
+            "object_type": "case", "object_id": world.records["owned_case"].id, "reason": "short"})
         assert wait_for(console, "alert.raised", seconds=1.0) == []
 
 

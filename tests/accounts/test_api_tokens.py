@@ -57,7 +57,7 @@ def test_disabling_a_user_revokes_their_tokens_at_once(client, ctx, world, token
 
 def test_api_writes_with_a_token_need_no_csrf_token(client, world, ctx):
     with ctx() as db:
-        token = services.issue_token("t_outsider_counselor")
+        token = services.issue_token("t_owner_counselor")
         db.commit()
     response = client.post("/api/break-glass", headers=bearer(token), json={
         "object_type": "case", "object_id": world.records["team_case"].id,
@@ -68,7 +68,7 @@ def test_api_writes_with_a_token_need_no_csrf_token(client, world, ctx):
 def test_api_writes_with_a_browser_session_need_the_csrf_token(client, world):
     from tests.conftest import login
     from tests.world import PASSWORD
-    login(client, "t_outsider_counselor", PASSWORD)
+    login(client, "t_owner_counselor", PASSWORD)
     response = client.post("/api/break-glass", json={
         "object_type": "case", "object_id": world.records["team_case"].id,
         "reason": "caller named this student in a call tonight"})

@@ -12,7 +12,7 @@ from casework.models import Alert, Case
 from casework.tasks import text_alerts
 from crisisline.database import utcnow
 from crisisline.twilio_rest import TEXT_CHUNK, recorded_requests
-from tests.world import build_world
+from tests.world import build_world, close_open_case
 
 SID, TOKEN, SENDER = "AC" + "1" * 32, "2" * 32, "+8610000000000"
 
@@ -34,7 +34,7 @@ def overdue_case(ctx):
         world.users["supervisor"].phone = "+8613800000002"
         counselor = world.users["owner_counselor"]
         case = services.open_case(counselor, source="hotline_contact", risk_level="high",
-                                  student_id=world.records["student"].id)
+                                  student_id=close_open_case(world))
         db.flush()
         services.fire_event(counselor, case.id, "dispatch", {
             "risk_level": "high", "responder": "值班员", "emergency_services": []}, case.version)

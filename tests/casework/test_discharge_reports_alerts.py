@@ -9,6 +9,7 @@ from sqlalchemy import select
 from casework import deadlines, services
 from casework.models import Deadline, DeadlineStatus, DocumentKind, Referral
 from crisisline.database import utcnow
+from tests.world import close_open_case
 
 PDF = b"%PDF-1.4\n% form\n"
 
@@ -18,7 +19,7 @@ def walk(ctx, world, *steps):
     counselor = world.users["counselor"]
     with ctx() as db:
         case = services.open_case(counselor, source="school_report", risk_level="high",
-                                  student_id=world.records["student"].id)
+                                  student_id=close_open_case(world))
         db.commit()
         now = utcnow().isoformat()
         data = {"dispatch": {"risk_level": "high", "responder": "周老师", "emergency_services": []},

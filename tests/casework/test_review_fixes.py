@@ -11,6 +11,7 @@ from casework.models import Alert, Deadline, DeadlineStatus, Referral
 from crisisline.database import utcnow
 from crisisline.errors import InvalidInput
 from tests.conftest import PDF
+from tests.world import close_open_case
 
 
 def walk(ctx, world, *steps, risk="high"):
@@ -18,7 +19,7 @@ def walk(ctx, world, *steps, risk="high"):
     counselor, supervisor = world.users["counselor"], world.users["supervisor"]
     with ctx() as db:
         case = services.open_case(counselor, source="parent", risk_level=risk,
-                                  student_id=world.records["student"].id)
+                                  student_id=close_open_case(world))
         db.commit()
         now = utcnow().isoformat()
 

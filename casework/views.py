@@ -33,6 +33,7 @@ from hotline.wallboard import wallboard
 
 blueprint = Blueprint("casework", __name__, template_folder="templates")
 blueprint.add_app_template_global(alerts.label, "alert_label")
+blueprint.add_app_template_global(alerts.about, "alert_about")
 
 
 def _latest(model, limit: int = 50):

@@ -20,7 +20,8 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from casework.models import Alert, Case
+from casework.alerts import BREAK_GLASS_LIMIT, raise_alerts
+from casework.models import Case
 from casework.policy import policy
 from crisisline import audit
 from crisisline.access.models import BreakGlassGrant
@@ -30,7 +31,7 @@ from crisisline.accounts.models import Membership, Role, User
 from crisisline.database import db, utcnow
 from crisisline.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from crisisline.i18n import RECORD_LABELS, label
-from crisisline.realtime import emit_after_commit, supervisors_room, user_room
+from crisisline.realtime import emit_after_commit, supervisors_room
 from hotline.models import Contact
 
 MIN_REASON_LENGTH = 10
@@ -119,18 +120,13 @@ def break_glass(user: User, object_type: str, object_id: int, reason: str
 
 def _alert_limit_reached(user: User, obj) -> None:
     """The grant that reaches the hourly limit: every supervisor of the user's centres is
-    alerted (an alert of their own, about the record, and live)."""
+    alerted (an alert of their own, linking the reviews and the record, and live)."""
     supervisors = db.scalars(select(User).join(Membership).where(
         Membership.organisation_id.in_(user.centre_ids), User.role == Role.SUPERVISOR,
         User.id != user.id, User.disabled_at.is_(None)).distinct()).all()
-    about = {"case_id": obj.id} if isinstance(obj, Case) else \
-        {"contact_id": obj.id} if isinstance(obj, Contact) else {}
-    alerts = [Alert(recipient_id=supervisor.id, kind="break_glass_limit", **about)
-              for supervisor in supervisors]
-    db.add_all(alerts)
-    for alert in alerts:
-        emit_after_commit("alert.raised", {"kind": alert.kind, "user": user.username, **about},
-                          room=user_room(alert.recipient_id))
+    raise_alerts(BREAK_GLASS_LIMIT, supervisors,
+                 case_id=obj.id if isinstance(obj, Case) else None,
+                 contact_id=obj.id if isinstance(obj, Contact) else None)
     audit.record("break_glass.limit_reached", user, changes={
         "supervisors": {"new": [supervisor.username for supervisor in supervisors]}})
 

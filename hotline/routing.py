@@ -21,7 +21,7 @@ from casework.policy import policy
 from crisisline import audit
 from crisisline.accounts.models import Role, User
 from crisisline.database import db, on_commit, transaction_info, utcnow
-from crisisline.errors import Conflict, Forbidden, NotFound
+from crisisline.errors import Conflict, Forbidden, Hidden, NotFound
 from crisisline.i18n import PRESENCE_LABELS, label
 from crisisline.realtime import emit_after_commit, queue_room, user_room
 from hotline.models import Channel, Contact, ContactStatus, Offer, Presence, Priority
@@ -216,8 +216,10 @@ def expire_offers(now: datetime | None = None) -> int:
 
 def _own_pending_offer(user: User, offer_id: int) -> Offer:
     offer = db.scalar(select(Offer).where(Offer.id == offer_id).with_for_update())
-    if offer is None or offer.user_id != user.id:
+    if offer is None:
         raise NotFound(_l("this offer does not exist"))
+    if offer.user_id != user.id:  # someone else's: as if it did not exist, but audited
+        raise Hidden(_l("this offer does not exist"), object_type="offer", object_id=offer_id)
     if offer.outcome != "pending":
         raise Conflict(_l("this offer was already answered or has expired"))
     return offer

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from crisisline.accounts.models import Membership, Organisation, OrgKind, Role, User
 from crisisline.database import utcnow
-from crisisline.errors import Conflict
+from crisisline.errors import Conflict, Hidden
 from hotline import routing
 from hotline.models import Channel, Contact, ContactStatus, Offer, Presence, Priority
 from tests.conftest import app_context, needs_postgres
@@ -123,6 +123,19 @@ def test_an_expired_offer_cannot_be_accepted(ctx):
         offer.expires_at = utcnow() - timedelta(seconds=1)
         with pytest.raises(Conflict):
             routing.accept(people[0], offer.id)
+
+
+def test_someone_elses_offer_cannot_be_taken_or_declined_and_the_try_is_hidden(ctx):
+    with ctx() as db:
+        centre, people = make_centre(db, "r9", volunteers=2)
+        sign_in(db, people[:1])
+        [contact] = queue(db, centre, 1)
+        offer = routing.offer_next(centre.id)
+        for answer in (routing.accept, routing.decline):
+            with pytest.raises(Hidden) as refused:
+                answer(people[1], offer.id)
+            assert (refused.value.object_type, refused.value.object_id) == ("offer", offer.id)
+        assert offer.outcome == "pending" and contact.status == ContactStatus.OFFERED
 
 
 def test_presence_moves_only_as_declared(ctx):

@@ -32,7 +32,7 @@ def with_app(command):
             app = create_app()
         except ConfigError as error:
             raise click.ClickException(f"configuration error: {error}") from None
-        with app.app_context(), force_locale(_terminal_language()):
+        with app.app_context(), force_locale(_language()):
             g.audit_actor = f"system:cli:{os.environ.get('USER', 'unknown')}"
             try:
                 return command(app, *args, **kwargs)
@@ -45,17 +45,29 @@ def with_app(command):
     return wrapper
 
 
-def _terminal_language() -> str:
-    """Refusals in the terminal's language (LC_ALL, LC_MESSAGES, LANG), as the command's
-    own words are English: Chinese for a zh_* terminal, otherwise English."""
+LOCALES = {"zh": "zh_Hans_CN", "en": "en"}
+
+
+def _language() -> str:
+    """The language of refusals and problems: ``--lang``; else a Chinese or English
+    terminal's (LC_ALL, LC_MESSAGES, LANG); else Chinese."""
+    asked = click.get_current_context().find_root().params.get("lang")
+    if asked:
+        return LOCALES[asked]
     for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        if os.environ.get(name):
-            return "zh_Hans_CN" if os.environ[name].startswith("zh") else "en"
-    return "en"
+        value = os.environ.get(name, "")
+        if value.startswith(tuple(LOCALES)):
+            return LOCALES[value[:2]]
+        if value:
+            break
+    return LOCALES["zh"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main():
+@click.option("--lang", type=click.Choice(sorted(LOCALES)),
+              help="the language of refusals and problems [default: the terminal's if it is "
+                   "Chinese or English, else Chinese]")
+def main(lang: str | None):
     """Crisisline: 24-hour student crisis hotline and crisis case management."""
 
 

@@ -69,6 +69,10 @@ FIELD_LABELS = {
     "intent": _l("Question 4 (intent)"), "plan": _l("Question 5 (plan)"),
     "behaviour": _l("Question 6 (suicidal behaviour)"),
     "behaviour_recent": _l("Question 6: within the past three months"),
+    # the audit trail's filters
+    "from": _l("From"), "to": _l("To"), "person": _l("Person (username)"),
+    "action": _l("Action"), "record_type": _l("Record type"),
+    "record_id": _l("Record number"),
 }
 CHOICE_LABELS = {
     "low": _l("Low"), "moderate": _l("Moderate"), "high": _l("High"), "imminent": _l("Imminent"),

@@ -40,6 +40,11 @@ class Shown(str):
     """Text already checked by ``shown``: the flash check does not look at it again."""
 
 
+class SentName(str):
+    """A field named as the request named it, shown as sent: a parameter of someone
+    else's protocol (Twilio's ``MessageSid``), which has no label of ours."""
+
+
 class Message(str):
     """A catalog message that marshmallow can carry.
 
@@ -121,6 +126,8 @@ def _field_name(field: str | int, problem):
     from crisisline.i18n import field_label
     if isinstance(field, int):
         return _l("item %(n)d", n=field + 1)
+    if isinstance(field, SentName):
+        return str(field)
     unknown = SCHEMA_MESSAGES["unknown"]._args[0]
     if isinstance(problem, list) and problem and all(
             isinstance(item, Message) and item.lazy._args[0] == unknown for item in problem):

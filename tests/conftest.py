@@ -131,8 +131,10 @@ def cli_database_url(tmp_path):
 def crisisline(cli_database_url, tmp_path):
     """Run the ``crisisline`` command as a user would, on its own database."""
     environment = {key: value for key, value in os.environ.items()
-                   if not key.startswith(("CRISISLINE_", "TWILIO_"))}
+                   if not key.startswith(("CRISISLINE_", "TWILIO_", "LC_", "LANG"))}
+    # an English terminal: the commands' tests read English; tests of the language set it
     environment.update(CRISISLINE_DATABASE_URL=cli_database_url, USER="tester",
+                       LANG="en_US.UTF-8",
                        CRISISLINE_INSTANCE_PATH=str(tmp_path / "instance"))
 
     def run(*args: str, check: bool = True, env: dict | None = None):

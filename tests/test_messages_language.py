@@ -247,8 +247,18 @@ def test_the_command_line_refuses_in_the_terminals_language(crisisline):
                          env={"LANG": "zh_CN.UTF-8", "LC_ALL": ""})
     assert chinese.returncode != 0 and "没有名为“nobody”的用户" in chinese.stderr
     english = crisisline("users", "token", "nobody", check=False,
-                         env={"LANG": "C.UTF-8", "LC_ALL": ""})
+                         env={"LANG": "en_GB.UTF-8", "LC_ALL": ""})
     assert "no user named 'nobody'" in english.stderr
+
+
+def test_the_command_line_refuses_in_chinese_unless_the_terminal_or_lang_asks_otherwise(
+        crisisline):
+    crisisline("init")
+    plain = crisisline("users", "token", "nobody", check=False, env={"LANG": "C.UTF-8"})
+    assert "没有名为“nobody”的用户" in plain.stderr
+    asked = crisisline("--lang", "en", "users", "token", "nobody", check=False,
+                       env={"LANG": "zh_CN.UTF-8"})
+    assert "no user named 'nobody'" in asked.stderr
 
 
 # -- the mechanism that makes every test check the language ----------------------------------

@@ -29,6 +29,8 @@ ACTION_LABELS = {
     "presence.away": _l("Set away after missed offers"),
     "break_glass.open": _l("Opened emergency access"),
     "break_glass.review": _l("Reviewed an emergency access"),
+    "break_glass.allow_again": _l("Allowed emergency access again"),
+    "break_glass.limit_reached": _l("Reached the hourly limit of emergency access"),
     "contact.call_received": _l("Call received"), "contact.queued": _l("Contact queued"),
     "contact.call_ended": _l("Call ended"),
     "contact.text_received": _l("Text message received"),
@@ -41,6 +43,7 @@ ACTION_LABELS = {
     "contact.supervisor_alerted": _l("Supervisors alerted about a waiting contact"),
     "contact_message.create": _l("Reply sent"),
     "callback_attempt.create": _l("Callback attempt recorded"),
+    "student.open_case": _l("Opened a case on the student"),
     "case.open": _l("Opened a case"), "case.assign": _l("Assigned a case"),
     "case.list": _l("Listed cases"),
     "case_note.create": _l("Added a case note"),
@@ -79,13 +82,19 @@ CHANGE_LABELS = {
     "review_outcome": _l("Review outcome"), "delivery": _l("Delivery"),
     "message_id": _l("Message"), "triage": _l("Triage"), "filters": _l("Filters"),
     "rows": _l("Rows"), "entries": _l("Entries"), "key_id": _l("Key"),
-    "case_ids": _l("Cases"), "channel": _l("Channel"),
+    "case_ids": _l("Cases"), "channel": _l("Channel"), "session": _l("Sign-in session"),
+    "supervisors": _l("Supervisors alerted"), "organisations": _l("Organisations"),
+    "due_at": _l("Due at"), "limit": _l("Limit reached"),
+    "wait_seconds": _l("Wait (seconds)"), "missed_offers": _l("Offers missed in a row"),
+    "prefix": _l("Token prefix"), "sha256": _l("File checksum (SHA-256)"),
 }
 VALUE_LABELS = {
     "state": STATE_LABELS, "risk_level": RISK_LABELS, "role": ROLE_LABELS,
     "status": CONTACT_STATUS_LABELS, "outcome": OUTCOME_LABELS,
     "via": {"break_glass": _l("emergency access"), "history": _l("case history"),
             "notes": _l("case notes")},
+    "limit": {"address": _l("too many sign-ins from this address"),
+              "account_and_address": _l("wrong passwords for this account from this address")},
 }
 NOT_RECORDED = _l("changed (the value is not recorded)")
 

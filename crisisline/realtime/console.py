@@ -27,6 +27,7 @@ from crisisline.access.rules import RECORD_TYPES, VIEW, can, team_ids
 from crisisline.accounts.models import OrgKind, Role, User, UserSession
 from crisisline.accounts.services import user_for_token
 from crisisline.database import db, utcnow
+from crisisline.messages import problems, refusal
 from crisisline.extensions import socketio
 from crisisline.realtime import (NAMESPACE, case_room, hospital_room, queue_room, sent_here,
                                  subject, supervisors_room, team_room, user_room)
@@ -164,15 +165,14 @@ def _watch_case(data=None):
 def _bad_id(data, field: str, low: int) -> dict | None:
     """The error answer when ``data[field]`` is not an id (at least ``low``), else None."""
     if not isinstance(data, dict):
-        return {"ok": False, "error": str(_l("send an object with %(field)s", field=field)),
-                "fields": {field: str(_l("missing"))}}
+        return refusal(_l("send an object with %(field)s", field=field),
+                       fields=problems({field: _l("missing")}))
     value = data.get(field)
     # JSON true is not an id; nor is a number no id column holds
     if isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_ID:
         return None
-    return {"ok": False, "error": str(_l("invalid request")),
-            "fields": {field: str(_l("a whole number from %(low)d to %(high)d",
-                                     low=low, high=MAX_ID))}}
+    return refusal(_l("invalid request"), fields=problems(
+        {field: _l("a whole number from %(low)d to %(high)d", low=low, high=MAX_ID)}))
 
 
 def _may_read(user: User, about: tuple[str, int] | None, known: dict) -> bool:

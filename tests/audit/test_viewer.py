@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from crisisline import audit
-from crisisline.audit.labels import action_label
+from crisisline.audit.labels import CHANGE_LABELS, action_label
 from crisisline.audit.models import AuditEntry
+from crisisline.i18n import FIELD_LABELS
 from state_machines.case_workflow import EVENTS
 from tests.conftest import ROOT, login
 from tests.world import PASSWORD
@@ -75,6 +76,30 @@ def test_every_action_the_code_records_has_a_chinese_label(app):
         unlabelled = {action for action in actions
                       if action_label(action) == action
                       or not re.search(r"[\u4e00-\u9fff]", action_label(action))}
+    assert unlabelled == set()
+
+
+def _recorded_change_names() -> set[str]:
+    """Every literal key of a ``changes={...}`` passed to ``audit.record(...)``."""
+    names = set()
+    for package in SOURCES:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "record":
+                    for keyword in node.keywords:
+                        if keyword.arg == "changes" and isinstance(keyword.value, ast.Dict):
+                            names |= {key.value for key in keyword.value.keys
+                                      if isinstance(key, ast.Constant)}
+    return names
+
+
+def test_every_change_the_code_records_has_a_chinese_label(app):
+    fields = _recorded_change_names()
+    assert {"path", "session"} <= fields  # the scan works
+    labels = {**FIELD_LABELS, **CHANGE_LABELS}
+    with app.test_request_context("/"):
+        unlabelled = {field for field in fields if field not in labels
+                      or not re.search(r"[\u4e00-\u9fff]", str(labels[field]))}
     assert unlabelled == set()
 
 

@@ -406,7 +406,8 @@ class DataMaker:
             del data[self.draw(st.sampled_from(required))]
         elif kind == "wrong_type":
             key = self.draw(st.sampled_from(sorted(schema.fields)))
-            data[key] = WRONG_TYPE[type(schema.fields[key]).__name__]
+            data[key] = next(WRONG_TYPE[kind.__name__] for kind in type(schema.fields[key]).__mro__
+                             if kind.__name__ in WRONG_TYPE)  # our fields extend these
         else:
             data.update(semantic[kind.split(":", 1)[1]](self))
         return data, kind

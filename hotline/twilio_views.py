@@ -27,6 +27,7 @@ from crisisline.accounts.security import exempt_blueprint
 from crisisline import validation
 from crisisline.database import db
 from crisisline.errors import DomainError
+from crisisline.messages import SentName
 from hotline import intake
 from hotline.models import Channel, Contact, ContactStatus, Priority
 
@@ -125,16 +126,16 @@ def webhook_params(form) -> dict[str, str]:
         if good:
             params[name] = value
         else:
-            problems[name] = _l("is not a value Twilio sends")
+            problems[SentName(name)] = _l("is not a value Twilio sends")
     if problems:
-        raise BadWebhook(str(_l("a parameter is not a value Twilio sends")), fields=problems)
+        raise BadWebhook(_l("a parameter is not a value Twilio sends"), fields=problems)
     return params
 
 
 def _required(params: dict, name: str) -> str:
     if not params.get(name):
-        raise BadWebhook(str(_l("a parameter is not a value Twilio sends")),
-                         fields={name: _l("is missing")})
+        raise BadWebhook(_l("a parameter is not a value Twilio sends"),
+                         fields={SentName(name): _l("is missing")})
     return params[name]
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String, Text, event, false
+from sqlalchemy import (JSON, Date, ForeignKey, Index, LargeBinary, String, Text,
+                        UniqueConstraint, event, false)
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship, validates
 
-from crisisline.accounts.models import Organisation, User
+from crisisline.accounts.models import Organisation, SchoolUnit, User
 from crisisline.database import Base, enum_column, utcnow
 
 
@@ -28,6 +29,21 @@ class CaseSource(str, enum.Enum):
     OTHER = "other"
 
 
+class Gender(str, enum.Enum):
+    MALE = "male"
+    FEMALE = "female"
+
+
+class SpecialGroup(str, enum.Enum):
+    """Groups the policy asks schools to watch with particular care."""
+
+    LEFT_BEHIND = "left_behind"  # 留守儿童
+    MIGRANT = "migrant"  # 流动儿童
+    ORPHANED = "orphaned"  # 孤儿或事实无人抚养
+    DISABLED = "disabled"  # 残疾
+    LOW_INCOME = "low_income"  # 家庭经济困难
+
+
 class ReportKind(str, enum.Enum):
     AT_RISK = "at_risk"  # a student at risk, reported by the school network
     DAILY = "daily"  # 日报告
@@ -38,11 +54,14 @@ class Student(Base):
     """One file per student (一生一案)."""
 
     __tablename__ = "students"
+    # a school's 学号 names one student: the import's natural key
+    __table_args__ = (UniqueConstraint("school_id", "student_number"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     school_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     student_number: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(80), info={"sensitive": True})
+    gender: Mapped[Gender | None] = mapped_column(enum_column(Gender, "gender"))
     birth_date: Mapped[date | None] = mapped_column(Date, info={"sensitive": True})
     class_unit_id: Mapped[int | None] = mapped_column(ForeignKey("school_units.id"))
     dormitory_unit_id: Mapped[int | None] = mapped_column(ForeignKey("school_units.id"))
@@ -50,8 +69,31 @@ class Student(Base):
 
     school: Mapped[Organisation] = relationship()
     guardians: Mapped[list[Guardian]] = relationship(back_populates="student",
-                                                     cascade="all, delete-orphan")
+                                                     cascade="all, delete-orphan",
+                                                     order_by="Guardian.id")
     cases: Mapped[list[Case]] = relationship(back_populates="student")
+    class_unit: Mapped[SchoolUnit | None] = relationship(foreign_keys=[class_unit_id])
+    dormitory_unit: Mapped[SchoolUnit | None] = relationship(foreign_keys=[dormitory_unit_id])
+    group_rows: Mapped[list[StudentGroup]] = relationship(cascade="all, delete-orphan")
+
+    @property
+    def special_groups(self) -> list[SpecialGroup]:
+        return sorted((row.group for row in self.group_rows), key=list(SpecialGroup).index)
+
+    @special_groups.setter
+    def special_groups(self, groups) -> None:
+        kept = {row.group: row for row in self.group_rows}
+        self.group_rows = [kept.get(group) or StudentGroup(group=group) for group in set(groups)]
+
+
+class StudentGroup(Base):
+    """A student's membership of a special group (特殊群体)."""
+
+    __tablename__ = "student_groups"
+
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id"), primary_key=True)
+    group: Mapped[SpecialGroup] = mapped_column(enum_column(SpecialGroup, "special_group"),
+                                                primary_key=True)
 
 
 class Guardian(Base):
@@ -123,12 +165,15 @@ class Referral(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     hospital_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # the staff member who goes with the student (the hospital calls them on arrival)
+    escort_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     arrived_at: Mapped[datetime | None]
     discharged_at: Mapped[datetime | None]
 
     case: Mapped[Case] = relationship(back_populates="referrals")
     hospital: Mapped[Organisation] = relationship()
+    escort: Mapped[User | None] = relationship()
 
 
 class SchoolReport(Base):

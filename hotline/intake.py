@@ -31,9 +31,7 @@ MAX_MESSAGE = 2000  # characters of one chat message
 
 def centre_for(number: str | None) -> Organisation:
     """The centre whose hotline number was dialled (the first centre if none matches)."""
-    centre = db.scalar(select(Organisation).where(
-        Organisation.kind == OrgKind.HOTLINE_CENTRE,
-        Organisation.hotline_number == number)) if number else None
+    centre = Organisation.by_number(number) if number else None
     centre = centre or db.scalar(select(Organisation).where(
         Organisation.kind == OrgKind.HOTLINE_CENTRE).order_by(Organisation.id))
     if centre is None:

@@ -109,7 +109,7 @@ def build_everything(db, world) -> Everything:
             Referral(case_id=case.id, hospital_id=o["H1"].id, arrived_at=None,
                      discharged_at=None),
             full(Referral(case_id=case.id, hospital_id=o["H1"].id, arrived_at=now,
-                          discharged_at=now)),
+                          discharged_at=now, escort_id=u["counselor"].id)),
             CaseNote(case_id=case.id, author_id=u["counselor"].id, body="记录"),
             full(GuardianContactAttempt(case_id=case.id, guardian_id=guardian.id,
                                         attempted_at=now, reached=True, note="接通",

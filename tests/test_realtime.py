@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from casework import services as casework
 from casework.models import Case
 from crisisline.accounts import services as accounts
-from crisisline.accounts.models import ApiToken, Organisation, User
+from crisisline.accounts.models import HotlineNumber, ApiToken, User
 from crisisline.config import DEMO_HOTLINE
 from crisisline.database import utcnow
 from crisisline.realtime import NAMESPACE
@@ -732,8 +732,8 @@ def demo(crisisline, cli_database_url):
     crisisline("seed-demo", "--password", DEMO_PASSWORD)
     with cli_database(cli_database_url) as session:
         crisisline.user_ids = dict(session.execute(select(User.username, User.id)).all())
-        crisisline.centre_id = session.scalar(select(Organisation.id).where(
-            Organisation.hotline_number == DEMO_HOTLINE))
+        crisisline.centre_id = session.scalar(select(HotlineNumber.centre_id).where(
+                HotlineNumber.number == DEMO_HOTLINE))
     return crisisline
 
 

@@ -35,11 +35,44 @@ class HospitalKind(str, enum.Enum):
     GENERAL = "general"
 
 
+class SchoolKind(str, enum.Enum):
+    PRIMARY = "primary"  # 小学
+    JUNIOR_HIGH = "junior_high"  # 初中
+    SENIOR_HIGH = "senior_high"  # 高中
+    VOCATIONAL = "vocational"  # 中职
+    UNIVERSITY = "university"  # 高校
+
+
 class UnitKind(str, enum.Enum):
     DEPARTMENT = "department"  # 院系 (college)
     GRADE = "grade"  # 年级 (school)
-    CLASS = "class"  # 班级
-    DORMITORY = "dormitory"  # 宿舍
+    CLASS = "class"  # 班级, under a department or grade
+    BUILDING = "building"  # 宿舍楼
+    DORMITORY = "dormitory"  # 宿舍 (a room), under its building
+
+
+class ReporterIdentity(str, enum.Enum):
+    """Who a school reporter is in the four-level network, and the unit kind they sit in
+    (``REPORTER_UNITS``)."""
+
+    HEAD_TEACHER = "head_teacher"  # 班主任
+    COUNSELOR_TEACHER = "counselor_teacher"  # 辅导员
+    CLASS_COMMITTEE = "class_committee"  # 班级心理委员
+    DORMITORY_INFORMANT = "dormitory_informant"  # 宿舍心理信息员
+    DEPARTMENT_HEAD = "department_head"  # 院系负责人
+    PSYCHOLOGY_CENTRE = "psychology_centre"  # 学校心理中心教师
+
+
+# the units each identity may belong to (None: the whole school, no unit)
+REPORTER_UNITS: dict[ReporterIdentity, frozenset[UnitKind | None]] = {
+    ReporterIdentity.HEAD_TEACHER: frozenset({UnitKind.CLASS}),
+    ReporterIdentity.COUNSELOR_TEACHER: frozenset({UnitKind.DEPARTMENT, UnitKind.GRADE,
+                                                   UnitKind.CLASS}),
+    ReporterIdentity.CLASS_COMMITTEE: frozenset({UnitKind.CLASS}),
+    ReporterIdentity.DORMITORY_INFORMANT: frozenset({UnitKind.BUILDING, UnitKind.DORMITORY}),
+    ReporterIdentity.DEPARTMENT_HEAD: frozenset({UnitKind.DEPARTMENT, UnitKind.GRADE}),
+    ReporterIdentity.PSYCHOLOGY_CENTRE: frozenset({None}),
+}
 
 
 class Organisation(Base):
@@ -49,19 +82,70 @@ class Organisation(Base):
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[OrgKind] = mapped_column(enum_column(OrgKind, "org_kind"))
-    # a hotline centre's public number (E.164): calls and texts to it reach this centre
-    hotline_number: Mapped[str | None] = mapped_column(String(32), unique=True)
     # the hotline centre a school or hospital works with
     centre_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    # a centre's: where calls roll over when nobody answers (E.164)
+    backup_line: Mapped[str | None] = mapped_column(String(32))
+    # a school's: 小学/初中/高中/中职/高校
+    school_kind: Mapped[SchoolKind | None] = mapped_column(
+        enum_column(SchoolKind, "school_kind"))
+    # a hospital's category and its green-channel (绿色通道) phone
     hospital_kind: Mapped[HospitalKind | None] = mapped_column(
         enum_column(HospitalKind, "hospital_kind"))
+    green_channel_phone: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     units: Mapped[list[SchoolUnit]] = relationship(back_populates="school")
+    # a centre's public numbers (E.164), the first is the one it calls and texts from
+    numbers: Mapped[list[HotlineNumber]] = relationship(
+        back_populates="centre", cascade="all, delete-orphan", order_by="HotlineNumber.id")
+    # a school's designated hospitals (定点医院)
+    designated_hospitals: Mapped[list[Organisation]] = relationship(
+        secondary="designated_hospitals", primaryjoin="Organisation.id == "
+        "DesignatedHospital.school_id", secondaryjoin="Organisation.id == "
+        "DesignatedHospital.hospital_id", order_by="Organisation.code")
+
+    @property
+    def hotline_number(self) -> str | None:
+        """The centre's first number: calls and texts to any of its numbers reach it; it
+        calls and texts from this one."""
+        return self.numbers[0].number if self.numbers else None
+
+    @hotline_number.setter
+    def hotline_number(self, number: str | None) -> None:
+        others = [kept for kept in self.numbers[1:] if kept.number != number]
+        self.numbers = ([HotlineNumber(number=number)] if number else []) + others
 
     @classmethod
     def by_code(cls, code: str) -> Organisation | None:
         return db.scalar(select(cls).where(cls.code == code))
+
+    @classmethod
+    def by_number(cls, number: str) -> Organisation | None:
+        """The hotline centre whose number ``number`` is."""
+        return db.scalar(select(cls).join(HotlineNumber, HotlineNumber.centre_id == cls.id)
+                         .where(HotlineNumber.number == number))
+
+
+class HotlineNumber(Base):
+    """One public number of a hotline centre: calls and texts to it reach the centre."""
+
+    __tablename__ = "hotline_numbers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+
+    centre: Mapped[Organisation] = relationship(back_populates="numbers")
+
+
+class DesignatedHospital(Base):
+    """A school's designated hospital (定点医院)."""
+
+    __tablename__ = "designated_hospitals"
+
+    school_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
 
 
 class SchoolUnit(Base):
@@ -78,6 +162,11 @@ class SchoolUnit(Base):
     school: Mapped[Organisation] = relationship(back_populates="units")
     parent: Mapped[SchoolUnit | None] = relationship(remote_side=[id])
 
+    @property
+    def path(self) -> str:
+        """The unit's place in its school, e.g. "计算机学院/2023级1班"."""
+        return f"{self.parent.path}/{self.name}" if self.parent else self.name
+
 
 class User(UserMixin, Base):
     __tablename__ = "users"
@@ -89,6 +178,16 @@ class User(UserMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255), info={"sensitive": True})
     phone: Mapped[str | None] = mapped_column(String(32), info={"sensitive": True})
     language: Mapped[str] = mapped_column(String(10), default="zh_Hans_CN")
+    # the languages they take contacts in ("zh", "zh,en"): routing offers them those
+    languages: Mapped[str] = mapped_column(String(40), default="zh")
+    # a school reporter's place in the network (with their unit, on their membership)
+    reporter_identity: Mapped[ReporterIdentity | None] = mapped_column(
+        enum_column(ReporterIdentity, "reporter_identity"))
+    # a temporary password (a new or reset user's) must be changed at the next sign-in
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    # two-factor sign-in (TOTP): the shared secret, and when it was turned on
+    totp_secret: Mapped[str | None] = mapped_column(String(64), info={"sensitive": True})
+    totp_enabled_at: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -129,10 +228,13 @@ class Membership(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # a school reporter's unit in that school (None: the whole school)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("school_units.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="memberships")
     organisation: Mapped[Organisation] = relationship(lazy="joined")
+    unit: Mapped[SchoolUnit | None] = relationship()
 
 
 class Team(Base):
@@ -169,6 +271,22 @@ class ApiToken(Base):
     # updated at most once a minute, not on every request
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class SignInLink(Base):
+    """A one-time sign-in link for a new or reset user: valid 24 hours, used once, after
+    which they set a password. Only its SHA-256 is stored; the link is shown once."""
+
+    __tablename__ = "sign_in_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, info={"sensitive": True})
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
 

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import requests
 from sqlalchemy import func, select
 
-from crisisline.accounts.models import Organisation, User
+from crisisline.accounts.models import HotlineNumber, User
 from crisisline.config import DEMO_HOTLINE
 from crisisline.realtime import user_room
 from crisisline.realtime.console import rooms_for
@@ -92,8 +92,8 @@ def test_a_frozen_redis_hangs_no_webhook_chat_or_sign_in_and_loses_nothing(
         with session() as db:
             supervisor = db.scalar(select(User).where(User.username == "demo_supervisor"))
             rooms = rooms_for(supervisor)
-            centre_id = db.scalar(select(Organisation.id).where(
-                Organisation.hotline_number == DEMO_HOTLINE))
+            centre_id = db.scalar(select(HotlineNumber.centre_id).where(
+                HotlineNumber.number == DEMO_HOTLINE))
             volunteer_id = db.scalar(select(User.id).where(User.username == "demo_volunteer"))
             connected_at = newest_event_id(db)
             contacts_before = db.scalar(select(func.max(Contact.id)))

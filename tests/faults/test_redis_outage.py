@@ -17,7 +17,7 @@ from contextlib import ExitStack
 import requests
 from sqlalchemy import select
 
-from crisisline.accounts.models import Organisation, User
+from crisisline.accounts.models import HotlineNumber, User
 from crisisline.config import DEMO_HOTLINE
 from crisisline.realtime import user_room
 from crisisline.realtime.console import rooms_for
@@ -47,8 +47,8 @@ def test_a_30_second_redis_outage_loses_no_call_text_or_console_event(
         with session() as db:
             supervisor = db.scalar(select(User).where(User.username == "demo_supervisor"))
             rooms = rooms_for(supervisor)
-            centre_id = db.scalar(select(Organisation.id).where(
-                Organisation.hotline_number == DEMO_HOTLINE))
+            centre_id = db.scalar(select(HotlineNumber.centre_id).where(
+                HotlineNumber.number == DEMO_HOTLINE))
             volunteer_id = db.scalar(select(User.id).where(User.username == "demo_volunteer"))
             connected_at = newest_event_id(db)  # as a console page rendered now would be
         supervisor_console = Console(url, connected_at,

@@ -5,8 +5,7 @@ from crisisline.accounts.models import Organisation
 from crisisline.database import db
 from crisisline.validation import Name
 
-_TEXT_LIST = {"load_default": list, "metadata": {
-    "description": "a list, or one text separated by ';'"}}
+_TEXT_LIST = {"load_default": list}
 
 
 class CentreIn(ma.Schema):
@@ -123,4 +122,5 @@ class TeamOut(ma.Schema):
     id = ma.fields.Integer()
     centre = ma.fields.Function(lambda team: _code_of(team.centre_id))
     name = ma.fields.String()
-    members = ma.fields.List(ma.fields.Nested(MemberOut))
+    members = ma.fields.Function(lambda team: MemberOut(many=True).dump(
+        sorted(team.members, key=lambda user: user.username)))

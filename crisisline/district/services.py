@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from crisisline import audit
 from crisisline.accounts.models import (HospitalKind, HotlineNumber, Membership, Organisation,
                                         OrgKind, Role, SchoolKind, SchoolUnit, Team,
-                                        TeamMember, UnitKind, User)
+                                        UnitKind, User)
 from crisisline.database import Base, db
 from crisisline.errors import Conflict, InvalidInput, NotFound
 from crisisline.messages import listing
@@ -625,7 +625,7 @@ def remove_team(team_id: int) -> None:
     audit.record("team.remove", object_type="team", object_id=team.id, changes={
         "name": {"old": team.name},
         "member": {"old": [user.username for user in team.members]}})
-    db.execute(delete(TeamMember).where(TeamMember.team_id == team.id))
+    team.members = []
     db.delete(team)
     db.flush()
 

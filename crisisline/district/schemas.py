@@ -84,7 +84,7 @@ class UnitIn(ma.Schema):
     kind = ma.fields.String(required=True, metadata={
         "description": "department, grade, class, building, dormitory (or 院系/年级/班级/"
                        "宿舍楼/宿舍)"})
-    name = ma.fields.String(metadata={"description": "the unit's name, with parent_id"})
+    name = Name(metadata={"description": "the unit's name, with parent_id"})
     parent_id = ma.fields.Integer(allow_none=True, strict=True)
     path = ma.fields.String(metadata={
         "description": "instead of name and parent_id: the unit's path, e.g. "
@@ -92,7 +92,7 @@ class UnitIn(ma.Schema):
 
 
 class UnitChange(ma.Schema):
-    name = ma.fields.String(required=True)
+    name = Name(required=True)
 
 
 class UnitOut(ma.Schema):
@@ -104,7 +104,7 @@ class UnitOut(ma.Schema):
 
 
 class TeamIn(ma.Schema):
-    name = ma.fields.String(required=True)
+    name = Name(required=True)
 
 
 class MemberIn(ma.Schema):

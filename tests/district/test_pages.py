@@ -263,3 +263,25 @@ def test_only_the_admin_sets_up_the_district(app, world, ctx, role):
 def test_an_unknown_organisation_is_not_found(admin):
     assert admin.get("/admin/district/centres/NOPE").status_code == 404
     assert admin.get("/admin/district/schools/T-A").status_code == 404  # a centre, not a school
+
+
+def test_each_district_change_reads_in_chinese_in_the_audit_trail(app, admin, ctx, world):
+    from crisisline.audit.labels import action_label, change_lines, object_label
+    post(admin, "/admin/district/hospitals/new", code="GY-H3", name="脑科医院",
+         hospital_category="brain_hospital", centre="T-A")
+    post(admin, "/admin/district/schools/T-S", school_kind="primary", centre="T-A",
+         name="学校甲", designated_hospitals=["GY-H3"])
+    post(admin, "/admin/district/schools/T-S/units", "/admin/district/schools/T-S",
+         kind="grade", name="一年级")
+    with ctx() as db:
+        recorded = db.scalars(select(AuditEntry).where(AuditEntry.action.in_(
+            ["organisation.create", "organisation.update", "school_unit.create"]))
+            .order_by(AuditEntry.seq)).all()
+        with app.test_request_context("/"):
+            shown = [(action_label(e.action), object_label(e.object_type),
+                      dict(change_lines(e.changes))) for e in recorded]
+    assert [(action, record) for action, record, _ in shown] == [
+        ("创建机构", "机构"), ("修改机构", "机构"), ("添加学校单位", "学校单位")]
+    assert shown[0][2]["医院类别"] == "脑科医院" and shown[0][2]["所属热线中心"] == "T-A"
+    assert shown[1][2]["学校类型"] == "小学" and shown[1][2]["定点医院"] == '[] → ["GY-H3"]'
+    assert shown[2][2] == {"学校": "T-S", "单位": "一年级", "类型": "年级"}

@@ -221,6 +221,9 @@ class PhoneNumberError(ValueError):
 
 _PHONE_SEPARATORS = re.compile(r"[\s\-().\u00b7\u2010-\u2015\u2212\u3000]")
 _MAINLAND_MOBILE = re.compile(r"1[3-9]\d{9}")
+# nationwide numbers without an area code: public-service lines (12356 the psychological
+# aid line, 12355 the youth line) and companies' 400/800 numbers (many hotlines use them)
+_MAINLAND_NATIONWIDE = re.compile(r"12\d{3}|[48]00\d{7}")
 
 
 def phone_number(text: str) -> str:
@@ -228,8 +231,10 @@ def phone_number(text: str) -> str:
 
     What people type in China: an 11-digit mainland mobile (``13800138000``) becomes
     ``+8613800138000``; a landline with its area code (``010-12345678``,
-    ``0755 1234567``) becomes ``+861012345678``; ``0086…`` and Excel's ``86…`` (it drops
-    the ``+`` of a number it stores as a number) become ``+86…``. Anything starting with
+    ``0755 1234567``) becomes ``+861012345678``; a nationwide number without an area code
+    (``12356``, ``400-123-4567``) becomes ``+8612356``, ``+864001234567``; ``0086…`` and
+    Excel's ``86…`` (it drops the ``+`` of a number it stores as a number) become
+    ``+86…``. Anything starting with
     ``+`` keeps its country code (``+852…``). Spaces, hyphens, dots, brackets and
     full-width digits are accepted and dropped.
     """
@@ -249,12 +254,14 @@ def phone_number(text: str) -> str:
     if plus:
         if digits.startswith("860"):  # the trunk 0 kept after +86: +86 010-…
             digits = "86" + digits[3:]
+        if digits.startswith("86") and _MAINLAND_NATIONWIDE.fullmatch(digits[2:]):
+            return "+" + digits
         if not 8 <= len(digits) <= 15 or digits.startswith("0"):
             raise PhoneNumberError(_l("an international number is + and its country code "
                                       "followed by 8 to 15 digits in all, e.g. "
                                       "+8613800138000"))
         return "+" + digits
-    if _MAINLAND_MOBILE.fullmatch(digits):
+    if _MAINLAND_MOBILE.fullmatch(digits) or _MAINLAND_NATIONWIDE.fullmatch(digits):
         return "+86" + digits
     if digits.startswith("0"):
         national = digits[1:]

@@ -45,8 +45,9 @@ CONSOLES = {  # each role's pages, beyond the case and contact pages
                    "/break-glass/reviews"],
     "liaison": ["/", "/portal/hospital"],
     "reporter": ["/", "/school"],
-    "admin": ["/", "/admin/users", "/admin/district", "/admin/district/centres/new",
-              "/admin/district/schools/new", "/admin/district/hospitals/new"],
+    "admin": ["/", "/admin/users", "/admin/import", "/admin/district",
+              "/admin/district/centres/new", "/admin/district/schools/new",
+              "/admin/district/hospitals/new"],
 }
 
 

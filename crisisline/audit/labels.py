@@ -62,6 +62,7 @@ ACTION_LABELS = {
     "alert.acknowledge": _l("Acknowledged an alert"),
     "referral.discharge": _l("Recorded a discharge"),
     "school_report.create": _l("Filed a school report"),
+    "import.run": _l("Imported a file"),
     "audit.rekey": _l("Audit chain re-keyed"), "audit.export": _l("Exported the audit trail"),
 }
 READ_LABEL = _l("Viewed")
@@ -97,6 +98,8 @@ CHANGE_LABELS = {
     "wait_seconds": _l("Wait (seconds)"), "missed_offers": _l("Offers missed in a row"),
     "prefix": _l("Token prefix"), "sha256": _l("File checksum (SHA-256)"),
     "hospital_kind": _l("Hospital category"),
+    "records": _l("Records"), "file": _l("File"), "created": _l("New"),
+    "updated": _l("Changed"), "unchanged": _l("Unchanged"),
 }
 VALUE_LABELS = {
     "state": STATE_LABELS, "risk_level": RISK_LABELS, "role": ROLE_LABELS,
@@ -105,6 +108,8 @@ VALUE_LABELS = {
     "hospital_kind": HOSPITAL_KIND_LABELS,
     "via": {"break_glass": _l("emergency access"), "history": _l("case history"),
             "notes": _l("case notes")},
+    "records": {"organisations": _l("Organisations"), "users": _l("Users"),
+                "students": _l("Students")},
     "limit": {"address": _l("too many sign-ins from this address"),
               "account_and_address": _l("wrong passwords for this account from this address")},
 }

@@ -1,60 +1,21 @@
-"""The organisations row schema (crisisline/district/imports.py), row by row.
-
-Until the import mechanism (crisisline/imports.py) lands on main, its interface is stood
-in for below and the schema's check() and save() are called as the mechanism calls them:
-every row checked first (check), then, with no problem anywhere, checked and saved again
-in one transaction. Once it lands, the same files go through `crisisline import
-organisations FILE` as well.
+"""Importing organisations (crisisline/district/imports.py): through the import mechanism
+in process, and through `crisisline import organisations FILE` as an administrator runs it.
 """
 from __future__ import annotations
 
-import sys
-import types
-from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from flask_babel import force_locale
+from openpyxl import Workbook
+from sqlalchemy import create_engine, func, select, text
 
 from crisisline.accounts.models import HospitalKind, Organisation, SchoolKind
 from crisisline.audit.models import AuditEntry
-
-
-def _stand_in_for_the_import_mechanism() -> None:
-    """The interface of IMPORTS_API.md, nothing more."""
-    module = types.ModuleType("crisisline.imports")
-
-    @dataclass
-    class Column:
-        name: str
-        header: str
-        required: bool = False
-
-    class RowInvalid(Exception):
-        def __init__(self, problems: dict):
-            super().__init__(problems)
-            self.problems = problems
-
-    class RowSchema:
-        columns: tuple = ()
-
-    @dataclass
-    class ImportRun:
-        actor: object = None
-        seen: dict = field(default_factory=dict)
-        credentials: list = field(default_factory=list)
-
-    module.Column, module.RowInvalid, module.RowSchema = Column, RowInvalid, RowSchema
-    module.ImportRun, module.register = ImportRun, lambda schema: schema
-    sys.modules["crisisline.imports"] = module
-
-
-try:
-    import crisisline.imports  # noqa: F401
-except ModuleNotFoundError:
-    _stand_in_for_the_import_mechanism()
-
-from crisisline.district.imports import OrganisationRows  # noqa: E402
-from crisisline.imports import ImportRun, RowInvalid  # noqa: E402
+from crisisline.district.imports import OrganisationRows
+from crisisline.imports import import_file
+from crisisline.messages import shown
+from tests.conftest import ROOT
 
 HEADER = ["代码", "名称", "类型", "所属热线中心", "热线号码", "备用线路", "学校类型", "定点医院",
           "医院类别", "绿色通道电话"]
@@ -68,36 +29,30 @@ DISTRICT = [
 ]
 
 
-def rows_of(table: list[list[str]]) -> list[dict[str, str]]:
-    """Rows as the mechanism hands them over: each column's English name to its text."""
-    names = {column.header: column.name for column in OrganisationRows.columns}
-    return [{names[header]: cell.strip() for header, cell in zip(HEADER, row)}
-            for row in table]
+def csv_file(folder: Path, table, *, encoding="utf-8-sig", header=HEADER) -> Path:
+    path = folder / "organisations.csv"
+    path.write_bytes("\r\n".join(",".join(row) for row in [header, *table]).encode(encoding))
+    return path
 
 
-def run_import(table) -> tuple[dict[int, dict], list[str]]:
-    """All or nothing, as the mechanism does it: (problems by row number, outcomes)."""
-    schema, problems = OrganisationRows(), {}
-    checking = ImportRun()
-    for number, row in enumerate(rows_of(table), start=2):  # the header is row 1
-        try:
-            schema.check(row, checking)
-        except RowInvalid as refusal:
-            problems[number] = refusal.args[0]
-    if problems:
-        return problems, []
-    saving = ImportRun()
-    return {}, [schema.save(schema.check(row, saving), saving) for row in rows_of(table)]
+def run_import(path: Path) -> tuple[dict[int, dict[str, str]], dict[str, int]]:
+    """(each bad row's problems by the column's Chinese header, the outcomes' counts)."""
+    report = import_file("organisations", path)
+    problems: dict[int, dict[str, str]] = {}
+    with force_locale("zh_Hans_CN"):
+        for problem in report.problems:
+            problems.setdefault(problem.row, {})[problem.column] = str(shown(problem.message))
+    return problems, {outcome: count for outcome, count in report.counts.items() if count}
 
 
 def entries(db) -> int:
     return db.scalar(select(func.count()).select_from(AuditEntry))
 
 
-def test_a_district_is_imported_and_importing_it_again_changes_nothing(ctx):
+def test_a_district_is_imported_and_importing_it_again_changes_nothing(ctx, tmp_path):
+    path = csv_file(tmp_path, DISTRICT)
     with ctx() as db:
-        problems, outcomes = run_import(DISTRICT)
-        assert problems == {} and outcomes == ["created"] * 5
+        assert run_import(path) == ({}, {"created": 5})
         db.commit()
         centre = Organisation.by_code("QJ-C")
         assert [row.number for row in centre.numbers] == ["+8613800138001", "+862348612345"]
@@ -109,81 +64,135 @@ def test_a_district_is_imported_and_importing_it_again_changes_nothing(ctx):
         assert hospital.green_channel_phone == "+862348600000"
         assert Organisation.by_code("QJ-H2").centre_id is None
         before = entries(db)
-        problems, outcomes = run_import(DISTRICT)
+        assert run_import(path) == ({}, {"unchanged": 5})
         db.commit()
-        assert outcomes == ["unchanged"] * 5
-        assert entries(db) == before  # an unchanged row records nothing
+        assert entries(db) == before + 1  # the import's own entry; no change recorded
 
 
-def test_a_changed_row_updates_its_organisation(ctx):
+def test_a_changed_row_updates_its_organisation(ctx, tmp_path):
     with ctx() as db:
-        run_import(DISTRICT)
+        run_import(csv_file(tmp_path, DISTRICT))
         db.commit()
         changed = [row[:] for row in DISTRICT]
         changed[3][7] = "QJ-H2"  # 綦江中学 keeps one designated hospital
         changed[0][4] = "13800138001"  # the centre drops its landline
-        _, outcomes = run_import(changed)
+        assert run_import(csv_file(tmp_path, changed)) == ({}, {"updated": 2, "unchanged": 3})
         db.commit()
-        assert outcomes == ["updated", "unchanged", "unchanged", "updated", "unchanged"]
         assert [h.code for h in Organisation.by_code("QJ-S1").designated_hospitals] == ["QJ-H2"]
-        assert Organisation.by_code("QJ-C").hotline_number == "+8613800138001"
-        assert len(Organisation.by_code("QJ-C").numbers) == 1
+        assert [row.number for row in Organisation.by_code("QJ-C").numbers] == [
+            "+8613800138001"]
+        updates = db.scalars(select(AuditEntry.action).where(
+            AuditEntry.action == "organisation.update")).all()
+        assert len(updates) == 2
 
 
-def problem_text(app, problems: dict) -> dict[str, str]:
-    from crisisline.messages import shown
-    with app.test_request_context():
-        return {column: str(shown(problem)) for column, problem in problems.items()}
+def test_a_gbk_csv_and_an_xlsx_workbook_with_english_headers_are_read(ctx, tmp_path):
+    english = [column.name for column in OrganisationRows.columns]
+    book = Workbook()
+    for row in [english, *DISTRICT[:2]]:
+        book.active.append(row)
+    book.save(tmp_path / "centres.xlsx")
+    with ctx():
+        assert run_import(tmp_path / "centres.xlsx") == ({}, {"created": 2})
+        assert run_import(csv_file(tmp_path, DISTRICT, encoding="gbk")) == (
+            {}, {"created": 3, "unchanged": 2})
 
 
 @pytest.mark.parametrize("row, column, words", [
-    (["QJ-S9", "学校", "学校", "NOPE", "", "", "高中", "", "", ""], "centre",
+    (["QJ-S9", "学校", "学校", "NOPE", "", "", "高中", "", "", ""], "所属热线中心",
      "没有代码为NOPE的热线中心"),
-    (["QJ-S9", "学校", "学校", "", "", "", "高中", "", "", ""], "centre",
+    (["QJ-S9", "学校", "学校", "", "", "", "高中", "", "", ""], "所属热线中心",
      "学校必须填写所属热线中心"),
-    (["QJ-S9", "学校", "学校", "QJ-C", "", "", "高中", "QJ-C", "", ""], "designated_hospitals",
+    (["QJ-S9", "学校", "学校", "QJ-C", "", "", "高中", "QJ-C", "", ""], "定点医院",
      "没有代码为QJ-C的医院"),
-    (["QJ-C9", "中心", "热线中心", "", "13800138001", "", "", "", "", ""], "hotline_numbers",
+    (["QJ-C9", "中心", "热线中心", "", "13800138001", "", "", "", "", ""], "热线号码",
      "+8613800138001已是QJ-C的号码"),
-    (["QJ-C9", "中心", "热线中心", "", "1380013800", "", "", "", "", ""], "hotline_numbers",
+    (["QJ-C9", "中心", "热线中心", "", "1380013800", "", "", "", "", ""], "热线号码",
      "1380013800：不是有效的电话号码"),
-    (["QJ-C9", "中心", "热线中心", "", "", "abc", "", "", "", ""], "backup_line",
+    (["QJ-C9", "中心", "热线中心", "", "", "abc", "", "", "", ""], "备用线路",
      "电话号码只能包含数字"),
-    (["QJ-H9", "医院", "医院", "", "", "", "", "", "专科", ""], "hospital_category",
+    (["QJ-H9", "医院", "医院", "", "", "", "", "", "专科", ""], "医院类别",
      "请从以下选项中选择：二甲及以上综合医院精神科、精神专科医院、脑科医院、其他"),
-    (["QJ-H9", "医院", "医院", "", "13800138009", "", "", "", "其他", ""], "hotline_numbers",
+    (["QJ-H9", "医院", "医院", "", "13800138009", "", "", "", "其他", ""], "热线号码",
      "只用于热线中心"),
-    (["QJ-H9", "医院", "诊所", "", "", "", "", "", "", ""], "kind",
+    (["QJ-H9", "医院", "诊所", "", "", "", "", "", "", ""], "类型",
      "请从以下选项中选择：热线中心、学校、医院"),
-    (["QJ-S1", "綦江中学", "医院", "", "", "", "", "", "其他", ""], "code",
+    (["QJ-S1", "綦江中学", "医院", "", "", "", "", "", "其他", ""], "代码",
      "QJ-S1是学校，不是医院"),
 ])
-def test_a_bad_row_is_named_with_its_column_and_nothing_is_written(app, ctx, row, column, words):
+def test_a_bad_row_is_named_with_its_column_and_nothing_is_written(ctx, tmp_path, row, column,
+                                                                  words):
     with ctx():
-        problems, outcomes = run_import(DISTRICT + [row])
-        assert outcomes == [] and list(problems) == [len(DISTRICT) + 2]
-        assert words in problem_text(app, problems[len(DISTRICT) + 2])[column]
+        problems, _ = run_import(csv_file(tmp_path, DISTRICT + [row]))
+        assert list(problems) == [len(DISTRICT) + 2]  # the header is row 1
+        assert words in problems[len(DISTRICT) + 2][column]
         assert Organisation.by_code("QJ-C") is None  # nothing of the good rows either
 
 
-def test_every_bad_column_of_a_row_is_named_at_once(app, ctx):
+def test_every_bad_column_of_a_row_is_named_at_once(ctx, tmp_path):
     with ctx():
-        problems, _ = run_import([["坏 代码", "", "学校", "", "", "", "大学", "X", "", "1"]])
-    assert set(problems[2]) == {"code", "name", "centre", "school_kind",
-                                "designated_hospitals", "green_channel_phone"}
+        problems, _ = run_import(csv_file(tmp_path, [
+            ["坏 代码", "", "学校", "", "", "", "大学", "X", "", "1"]]))
+    assert set(problems[2]) == {"代码", "名称", "所属热线中心", "学校类型", "定点医院",
+                                "绿色通道电话"}
 
 
-def test_a_hospital_named_before_it_is_defined_is_unknown(app, ctx):
+def test_a_hospital_named_before_it_is_defined_is_unknown(ctx, tmp_path):
     with ctx():
-        problems, _ = run_import([DISTRICT[0], DISTRICT[3], DISTRICT[1], DISTRICT[2]])
-    assert list(problems) == [3]
-    assert problem_text(app, problems[3])["designated_hospitals"] == "没有代码为QJ-H1的医院"
+        problems, _ = run_import(csv_file(tmp_path, [DISTRICT[0], DISTRICT[3], DISTRICT[1],
+                                                     DISTRICT[2]]))
+    assert problems == {3: {"定点医院": "没有代码为QJ-H1的医院"}}
 
 
-def test_english_values_and_names_are_read_too(ctx):
+def test_the_same_number_for_two_centres_of_one_file_is_refused(ctx, tmp_path):
+    twice = [DISTRICT[0], ["QJ-C2", "另一中心", "热线中心", "", "138-0013-8001", "", "", "", "",
+                           ""]]
+    with ctx():
+        problems, _ = run_import(csv_file(tmp_path, twice))
+    assert problems == {3: {"热线号码": "+8613800138001已是QJ-C的号码"}}
+
+
+def test_english_values_are_read_too(ctx, tmp_path):
     english = [["EN-C", "Centre", "hotline_centre", "", "+85221234567", "", "", "", "", ""],
                ["EN-S", "School", "School", "EN-C", "", "", "university", "", "", ""]]
     with ctx():
-        problems, outcomes = run_import(english)
-        assert problems == {} and outcomes == ["created", "created"]
+        assert run_import(csv_file(tmp_path, english)) == ({}, {"created": 2})
         assert Organisation.by_code("EN-S").school_kind == SchoolKind.UNIVERSITY
+
+
+# -- the command line ---------------------------------------------------------------------
+
+def codes(database_url: str) -> list[str]:
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as connection:
+        found = connection.execute(text("SELECT code FROM organisations ORDER BY code"))
+        result = [row[0] for row in found]
+    engine.dispose()
+    return result
+
+
+def test_the_example_district_is_imported_by_the_command_and_again_changes_nothing(
+        crisisline, cli_database_url):
+    crisisline("init")
+    example = ROOT / "examples" / "district" / "organisations.csv"
+    first = crisisline("import", "organisations", str(example))
+    assert "5 created, 0 updated, 0 unchanged" in first.stdout
+    assert {"HOTLINE-CENTRE", "SCH-NO1", "COL-NORMAL", "HOSP-PEOPLE1", "HOSP-MHC"} <= set(
+        codes(cli_database_url))
+    again = crisisline("import", "organisations", str(example))
+    assert "0 created, 0 updated, 5 unchanged" in again.stdout
+
+
+def test_a_file_with_a_bad_row_exits_1_names_the_row_in_chinese_and_writes_nothing(
+        crisisline, cli_database_url, tmp_path):
+    crisisline("init")
+    path = csv_file(tmp_path, DISTRICT + [["QJ-S9", "学校", "学校", "", "", "", "高中", "", "",
+                                           ""]], encoding="gbk")
+    result = crisisline("import", "organisations", str(path), check=False,
+                        env={"LANG": "zh_CN.UTF-8"})
+    assert result.returncode == 1
+    assert "第7行 所属热线中心: 学校必须填写所属热线中心" in result.stderr
+    assert not any(code.startswith("QJ-") for code in codes(cli_database_url))
+    dry = crisisline("import", "organisations", str(csv_file(tmp_path, DISTRICT)), "--dry-run")
+    assert "5" in dry.stdout
+    assert not any(code.startswith("QJ-") for code in codes(cli_database_url))

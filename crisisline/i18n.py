@@ -73,6 +73,12 @@ FIELD_LABELS = {
     "from": _l("From"), "to": _l("To"), "person": _l("Person (username)"),
     "action": _l("Action"), "record_type": _l("Record type"),
     "record_id": _l("Record number"),
+    # the staff pages, the users API and the users import
+    "name": _l("Name"), "unit": _l("Unit"), "identity": _l("Reporter identity"),
+    "phone": _l("Mobile phone"), "languages": _l("Contact languages"), "team": _l("Team"),
+    "credential": _l("How they sign in first"), "code": _l("Verification code"),
+    "current_password": _l("Current password"), "new_password": _l("New password"),
+    "new_password_again": _l("New password again"),
 }
 CHOICE_LABELS = {
     "low": _l("Low"), "moderate": _l("Moderate"), "high": _l("High"), "imminent": _l("Imminent"),
@@ -166,6 +172,19 @@ RECORD_LABELS = {"case": _l("case"), "contact": _l("contact"), "referral": _l("r
                  "student": _l("student"), "school_report": _l("school report"),
                  "document": _l("document"), "alert": _l("alert"),
                  "break_glass_grant": _l("break-the-glass grant")}
+IDENTITY_LABELS = {  # a school reporter's place in the four-level network
+    "head_teacher": _l("Head teacher"), "counselor_teacher": _l("Counselor-teacher"),
+    "class_committee": _l("Class psychological committee member"),
+    "dormitory_informant": _l("Dormitory psychological informant"),
+    "department_head": _l("Head of department or grade"),
+    "psychology_centre": _l("School psychology centre teacher"),
+}
+UNIT_KIND_LABELS = {"department": _l("Department"), "grade": _l("Grade"),
+                    "class": _l("Class"), "building": _l("Dormitory building"),
+                    "dormitory": _l("Dormitory room")}
+CONTACT_LANGUAGE_LABELS = {"zh": _l("Chinese"), "en": _l("English")}
+CREDENTIAL_LABELS = {"link": _l("A one-time sign-in link (valid 24 hours)"),
+                     "password": _l("A temporary password (changed at first sign-in)")}
 REPORT_KIND_LABELS = {"at_risk": _l("Student at risk"), "daily": _l("Daily report"),
                       "zero": _l("Zero report")}
 
@@ -220,4 +239,6 @@ def template_globals() -> dict:
             "contact_status_label": labeller(CONTACT_STATUS_LABELS),
             "wrap_up_label": labeller(WRAP_UP_LABELS),
             "record_label": labeller(RECORD_LABELS),
+            "identity_label": labeller(IDENTITY_LABELS),
+            "unit_kind_label": labeller(UNIT_KIND_LABELS),
             "presence_events": lambda state: PRESENCE_EVENTS.get(state, [])}

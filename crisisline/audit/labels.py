@@ -11,8 +11,9 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
-from crisisline.i18n import (CONTACT_STATUS_LABELS, EVENT_LABELS, OUTCOME_LABELS, RISK_LABELS,
-                             ROLE_LABELS, STATE_LABELS, field_label)
+from crisisline.i18n import (CONTACT_STATUS_LABELS, EVENT_LABELS, IDENTITY_LABELS,
+                             OUTCOME_LABELS, RISK_LABELS, ROLE_LABELS, STATE_LABELS,
+                             field_label)
 
 ACTION_LABELS = {
     "access.denied": _l("Access refused"),
@@ -55,6 +56,17 @@ ACTION_LABELS = {
     "referral.discharge": _l("Recorded a discharge"),
     "school_report.create": _l("Filed a school report"),
     "audit.rekey": _l("Audit chain re-keyed"), "audit.export": _l("Exported the audit trail"),
+    "user.update": _l("Changed a user"), "user.enable": _l("Re-enabled a user"),
+    "user.sign_in_link": _l("Issued a one-time sign-in link"),
+    "user.temporary_password": _l("Set a temporary password"),
+    "user.sessions_end": _l("Ended a user's sessions"),
+    "user.password_change": _l("Changed their own password"),
+    "user.two_factor_start": _l("Began setting up two-factor sign-in"),
+    "user.two_factor_enable": _l("Turned on two-factor sign-in"),
+    "user.two_factor_disable": _l("Turned off two-factor sign-in"),
+    "auth.sign_in_link_used": _l("Signed in with a one-time link"),
+    "auth.sign_in_link_refused": _l("Refused a sign-in link (unknown, used or expired)"),
+    "auth.second_factor_failed": _l("Wrong two-factor code"),
 }
 READ_LABEL = _l("Viewed")
 
@@ -87,12 +99,19 @@ CHANGE_LABELS = {
     "due_at": _l("Due at"), "limit": _l("Limit reached"),
     "wait_seconds": _l("Wait (seconds)"), "missed_offers": _l("Offers missed in a row"),
     "prefix": _l("Token prefix"), "sha256": _l("File checksum (SHA-256)"),
+    "languages": _l("Contact languages"), "reporter_identity": _l("Reporter identity"),
+    "must_change_password": _l("Must change the password"),
+    "totp_secret": _l("Two-factor secret"), "totp_enabled_at": _l("Two-factor sign-in since"),
+    "language": _l("Language"), "organisation": _l("Organisation"), "unit": _l("Unit"),
+    "team": _l("Team"), "sessions": _l("Sessions ended"),
 }
 VALUE_LABELS = {
     "state": STATE_LABELS, "risk_level": RISK_LABELS, "role": ROLE_LABELS,
     "status": CONTACT_STATUS_LABELS, "outcome": OUTCOME_LABELS,
+    "reporter_identity": IDENTITY_LABELS,
     "via": {"break_glass": _l("emergency access"), "history": _l("case history"),
-            "notes": _l("case notes")},
+            "notes": _l("case notes"), "two_factor": _l("password and two-factor code"),
+            "sign_in_link": _l("one-time sign-in link")},
     "limit": {"address": _l("too many sign-ins from this address"),
               "account_and_address": _l("wrong passwords for this account from this address")},
 }

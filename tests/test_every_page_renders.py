@@ -45,7 +45,7 @@ CONSOLES = {  # each role's pages, beyond the case and contact pages
                    "/break-glass/reviews"],
     "liaison": ["/", "/portal/hospital"],
     "reporter": ["/", "/school"],
-    "admin": ["/", "/admin/users"],
+    "admin": ["/", "/admin/users", "/admin/import"],
 }
 
 

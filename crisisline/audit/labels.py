@@ -55,6 +55,7 @@ ACTION_LABELS = {
     "alert.acknowledge": _l("Acknowledged an alert"),
     "referral.discharge": _l("Recorded a discharge"),
     "school_report.create": _l("Filed a school report"),
+    "import.run": _l("Imported a file"),
     "audit.rekey": _l("Audit chain re-keyed"), "audit.export": _l("Exported the audit trail"),
     "user.update": _l("Changed a user"), "user.enable": _l("Re-enabled a user"),
     "user.sign_in_link": _l("Issued a one-time sign-in link"),
@@ -104,6 +105,8 @@ CHANGE_LABELS = {
     "totp_secret": _l("Two-factor secret"), "totp_enabled_at": _l("Two-factor sign-in since"),
     "language": _l("Language"), "organisation": _l("Organisation"), "unit": _l("Unit"),
     "team": _l("Team"), "sessions": _l("Sessions ended"),
+    "records": _l("Records"), "file": _l("File"), "created": _l("New"),
+    "updated": _l("Changed"), "unchanged": _l("Unchanged"),
 }
 VALUE_LABELS = {
     "state": STATE_LABELS, "risk_level": RISK_LABELS, "role": ROLE_LABELS,
@@ -112,6 +115,8 @@ VALUE_LABELS = {
     "via": {"break_glass": _l("emergency access"), "history": _l("case history"),
             "notes": _l("case notes"), "two_factor": _l("password and two-factor code"),
             "sign_in_link": _l("one-time sign-in link")},
+    "records": {"organisations": _l("Organisations"), "users": _l("Users"),
+                "students": _l("Students")},
     "limit": {"address": _l("too many sign-ins from this address"),
               "account_and_address": _l("wrong passwords for this account from this address")},
 }

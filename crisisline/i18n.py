@@ -75,7 +75,7 @@ FIELD_LABELS = {
     "record_id": _l("Record number"),
     # the staff pages, the users API and the users import
     "name": _l("Name"), "unit": _l("Unit"), "identity": _l("Reporter identity"),
-    "phone": _l("Mobile phone"), "languages": _l("Contact languages"), "team": _l("Team"),
+    "phone": _l("Mobile phone"), "languages": _l("Contact languages"), "team": _l("Duty team"),
     "credential": _l("How they sign in first"), "code": _l("Verification code"),
     "current_password": _l("Current password"), "new_password": _l("New password"),
     "new_password_again": _l("New password again"),

@@ -39,7 +39,7 @@ class StaffForm(FlaskForm):
     languages = Checkboxes(_l("Contact languages"), validate_choice=False, default=["zh"],
                            choices=[SelectChoice(code, label)
                                     for code, label in CONTACT_LANGUAGE_LABELS.items()])
-    team = SelectField(_l("Team"), validate_choice=False, choices=[])
+    team = SelectField(_l("Duty team"), validate_choice=False, choices=[])
 
 
 class CreateStaffForm(StaffForm):

@@ -104,7 +104,7 @@ CHANGE_LABELS = {
     "must_change_password": _l("Must change the password"),
     "totp_secret": _l("Two-factor secret"), "totp_enabled_at": _l("Two-factor sign-in since"),
     "language": _l("Language"), "organisation": _l("Organisation"), "unit": _l("Unit"),
-    "team": _l("Team"), "sessions": _l("Sessions ended"),
+    "team": _l("Duty team"), "sessions": _l("Sessions ended"),
     "records": _l("Records"), "file": _l("File"), "created": _l("New"),
     "updated": _l("Changed"), "unchanged": _l("Unchanged"),
 }

@@ -385,3 +385,22 @@ def test_changing_ones_password_needs_the_current_one_and_ends_other_sessions(ap
     assert desk.get("/console/counselor").status_code == 200  # this session goes on
     assert phone.get("/console/counselor").status_code == 302  # the other one ended
     assert login(app.test_client(), "t_counselor", "a-brand-new-pass").status_code == 302
+
+
+def test_a_legacy_volunteer_without_a_centre_is_told_why_in_chinese(app, ctx, world):
+    """Someone created before these rules (with no centre) is not met by an English 403."""
+    with ctx() as db:
+        db.get(User, world.users["other_volunteer"].id).memberships = []
+        db.commit()
+    volunteer = app.test_client()
+    login(volunteer, "t_other_volunteer", PASSWORD)
+    page = volunteer.get("/console/volunteer")
+    body = text_of(page)
+    assert page.status_code in (200, 403)
+    visible = re.sub(r"<[^>]+>", " ", re.sub(r"<script\b.*?</script>", "", body, flags=re.S))
+    assert not re.search(r"\b(only|Forbidden|You may not)\b", visible), visible[:500]
+    if page.status_code == 403:
+        assert "热线中心" in visible
+    duty = volunteer.post("/console/presence/sign_in", data={"csrf_token": csrf(body)})
+    visible = re.sub(r"<[^>]+>", " ", text_of(duty))
+    assert duty.status_code in (302, 403) and "only hotline" not in visible

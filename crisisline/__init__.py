@@ -97,6 +97,7 @@ def create_app(config: Mapping | None = None, *, environ: Mapping[str, str] | No
 
 def _register_blueprints(app: Flask) -> None:
     from casework.api import blueprint as casework_api
+    from crisisline.accounts.api import blueprint as accounts_api
     from casework.views import blueprint as casework_pages
     from crisisline.access.views import api_blueprint as access_api
     from crisisline.access.views import blueprint as access_pages
@@ -113,7 +114,7 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (accounts_pages, access_pages, audit_pages, district_pages, import_pages,
                       hotline_pages, casework_pages, twilio_webhooks, student_chat):
         app.register_blueprint(blueprint)
-    for blueprint in (access_api, district_api, hotline_api, casework_api):
+    for blueprint in (access_api, district_api, hotline_api, casework_api, accounts_api):
         api.register_blueprint(blueprint)
 
 

@@ -134,24 +134,69 @@ def users():
 @click.argument("name")
 @click.option("--role", required=True,
               help="volunteer, counselor, supervisor, hospital_liaison, reporter or admin")
-@click.option("--org", "orgs", multiple=True, help="organisation code (repeatable)")
+@click.option("--org", "orgs", multiple=True,
+              help="their organisation's code: a hotline centre (volunteer, counselor, "
+                   "supervisor), a hospital (hospital_liaison) or a school (reporter)")
+@click.option("--unit", default="", help="a reporter's unit in the school, e.g. "
+                                         "'计算机学院/2023级1班'")
+@click.option("--identity", default="",
+              help="a reporter's identity: head_teacher, counselor_teacher, class_committee, "
+                   "dormitory_informant, department_head or psychology_centre")
+@click.option("--phone", default="", help="mobile number (11 digits, or + and country code)")
+@click.option("--languages", default="zh", help="contact languages, e.g. zh or zh,en")
+@click.option("--team", default="", help="a team of their hotline centre")
 @click.option("--password", help="at least 12 characters, not the name, not a common password "
-                                 "(random and printed if not given)")
+                                 "(if not given: a temporary password is printed, to be "
+                                 "changed at first sign-in)")
+@click.option("--link", is_flag=True,
+              help="print a one-time sign-in link (24 hours) instead of a temporary password")
 @click.option("--display-name")
 @with_app
-def users_create(app: Flask, name: str, role: str, orgs: tuple[str, ...],
-                 password: str | None, display_name: str | None):
-    """Create user NAME with a role and organisations; nothing is created on any error."""
-    from crisisline.accounts.passwords import generate
-    from crisisline.accounts.services import create_user
-    generated = password is None
-    password = password or generate()
-    user = create_user(name, role, password, display_name=display_name,
-                       organisation_codes=list(orgs))
+def users_create(app: Flask, name: str, role: str, orgs: tuple[str, ...], unit: str,
+                 identity: str, phone: str, languages: str, team: str, password: str | None,
+                 link: bool, display_name: str | None):
+    """Create user NAME, who must be able to do their job (an organisation that fits the
+    role; a reporter's identity and unit); nothing is created on any error."""
+    from crisisline.accounts.services import create_staff, details_with_codes
+    details, errors = details_with_codes(
+        name, role, orgs, display_name=display_name, phone=phone, unit=unit,
+        identity=identity, languages=[code.strip() for code in languages.split(",")],
+        team=team)
+    user, secret = create_staff(name, details, password=password, errors=errors,
+                                credential="link" if link else "password")
     db.commit()
     click.echo(f"created {user.username} ({user.role.value})")
-    if generated:
-        click.echo(f"password: {password}")
+    if secret is not None:
+        click.echo(f"sign-in link (shown once, valid 24 hours): {secret}" if link
+                   else f"password: {secret}")
+
+
+@users.command("reset")
+@click.argument("name")
+@click.option("--link", is_flag=True,
+              help="a one-time sign-in link (24 hours) instead of a temporary password")
+@click.option("--turn-off-2fa", is_flag=True, help="also remove their two-factor sign-in")
+@with_app
+def users_reset(app: Flask, name: str, link: bool, turn_off_2fa: bool):
+    """Reset NAME's sign-in: their password stops working, their sessions end, and a
+    temporary password (or a one-time link) is printed once, as the last line."""
+    from crisisline.accounts.services import get_user, reset_sign_in
+    secret = reset_sign_in(get_user(name).id, "link" if link else "password",
+                           turn_off_two_factor=turn_off_2fa)
+    db.commit()
+    click.echo(f"{name} must set a new password at their next sign-in; shown once:")
+    click.echo(secret)
+
+
+@users.command("enable")
+@click.argument("name")
+@with_app
+def users_enable(app: Flask, name: str):
+    """Re-enable NAME after `users disable` (old sessions and tokens stay ended)."""
+    from crisisline.accounts.services import enable_user, get_user
+    enable_user(get_user(name).id)
+    db.commit()
+    click.echo(f"enabled {name}")
 
 
 @users.command("disable")

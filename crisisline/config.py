@@ -53,6 +53,8 @@ class Settings:
     sign_in_first_wait_seconds: int = 1
     sign_in_max_wait_seconds: int = 300
     sign_in_failure_memory_seconds: int = 3600
+    # supervisors and administrators must sign in with a TOTP code (set up at first sign-in)
+    require_2fa: bool = False
     extra: dict = field(default_factory=dict)
 
     @property
@@ -81,6 +83,7 @@ class Settings:
             "SIGN_IN_FIRST_WAIT_SECONDS": self.sign_in_first_wait_seconds,
             "SIGN_IN_MAX_WAIT_SECONDS": self.sign_in_max_wait_seconds,
             "SIGN_IN_FAILURE_MEMORY_SECONDS": self.sign_in_failure_memory_seconds,
+            "REQUIRE_2FA": self.require_2fa,
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.env == "production",
@@ -193,12 +196,15 @@ def load_settings(environ: Mapping[str, str] | None = None, *, instance_path: Pa
         raise ConfigError("CRISISLINE_API_TOKEN_DAYS must be at most ten years (3660): "
                           "API tokens expire")
 
+    require_2fa = _flag(env, "CRISISLINE_REQUIRE_2FA", env_name == "production")
+
     return Settings(env=env_name, instance_path=instance_path, database_url=database_url,
                     redis_url=redis_url, secret_key=secret_key, public_url=public_url,
                     audit_key=audit_key,
                     twilio_account_sid=sid, twilio_auth_token=token, backup_line=backup_line,
                     twilio_from_number=from_number, twilio_transport=transport,
-                    break_glass_minutes=minutes, api_token_days=token_days, extra=overrides)
+                    break_glass_minutes=minutes, api_token_days=token_days,
+                    require_2fa=require_2fa, extra=overrides)
 
 
 def _database_url(raw: str) -> str:
@@ -215,6 +221,19 @@ def _database_url(raw: str) -> str:
         raise ConfigError(f"CRISISLINE_DATABASE_URL: the driver {url.drivername!r} is not "
                           "installed; use postgresql:// (psycopg 3) or sqlite:///")
     return url.render_as_string(hide_password=False)
+
+
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in TRUE_WORDS + FALSE_WORDS:
+        raise ConfigError(f"{name} must be one of {', '.join(TRUE_WORDS + FALSE_WORDS)}, "
+                          f"not {env.get(name)!r}")
+    return raw in TRUE_WORDS
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

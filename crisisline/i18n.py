@@ -80,7 +80,13 @@ FIELD_LABELS = {
     "designated_hospitals": _l("Designated hospitals"),
     "hospital_category": _l("Hospital category"),
     "green_channel_phone": _l("Green-channel phone"), "parent": _l("Belongs to"),
-    "unit": _l("Unit"), "team": _l("Team"), "member": _l("Team member"),
+    "unit": _l("Unit"), "team": _l("Duty team"), "member": _l("Team member"),
+    # the staff pages, the users API and the users import
+    "identity": _l("Reporter identity"), "phone": _l("Mobile phone"),
+    "languages": _l("Contact languages"),
+    "credential": _l("How they sign in first"), "totp_code": _l("Verification code"),
+    "current_password": _l("Current password"), "new_password": _l("New password"),
+    "new_password_again": _l("New password again"),
 }
 CHOICE_LABELS = {
     "low": _l("Low"), "moderate": _l("Moderate"), "high": _l("High"), "imminent": _l("Imminent"),
@@ -174,6 +180,16 @@ RECORD_LABELS = {"case": _l("case"), "contact": _l("contact"), "referral": _l("r
                  "student": _l("student"), "school_report": _l("school report"),
                  "document": _l("document"), "alert": _l("alert"),
                  "break_glass_grant": _l("break-the-glass grant")}
+IDENTITY_LABELS = {  # a school reporter's place in the four-level network
+    "head_teacher": _l("Head teacher"), "counselor_teacher": _l("Counselor-teacher"),
+    "class_committee": _l("Class psychological committee member"),
+    "dormitory_informant": _l("Dormitory psychological informant"),
+    "department_head": _l("Head of department or grade"),
+    "psychology_centre": _l("School psychology centre teacher"),
+}
+CONTACT_LANGUAGE_LABELS = {"zh": _l("Chinese"), "en": _l("English")}
+CREDENTIAL_LABELS = {"link": _l("A one-time sign-in link (valid 24 hours)"),
+                     "password": _l("A temporary password (changed at first sign-in)")}
 REPORT_KIND_LABELS = {"at_risk": _l("Student at risk"), "daily": _l("Daily report"),
                       "zero": _l("Zero report")}
 # the district (accounts.models: OrgKind, SchoolKind, HospitalKind, UnitKind)
@@ -258,5 +274,6 @@ def template_globals() -> dict:
             "org_kind_label": labeller(ORG_KIND_LABELS),
             "school_kind_label": labeller(SCHOOL_KIND_LABELS),
             "hospital_kind_label": labeller(HOSPITAL_KIND_LABELS),
+            "identity_label": labeller(IDENTITY_LABELS),
             "unit_kind_label": labeller(UNIT_KIND_LABELS),
             "presence_events": lambda state: PRESENCE_EVENTS.get(state, [])}

@@ -74,7 +74,8 @@ def seed_demo(password: str) -> None:
             org.centre_id = orgs[CENTRE].id
     for code, structure in SCHOOL_STRUCTURE.items():
         _school_units(orgs[code], *structure)
-    orgs[CENTRE].hotline_number = orgs[CENTRE].hotline_number or DEMO_HOTLINE
+    if not orgs[CENTRE].hotline_number:  # (setting it again would replace its row)
+        orgs[CENTRE].hotline_number = DEMO_HOTLINE
     users = {username: _user(username, role, name, codes, password, phone)
              for username, role, name, codes, phone in DEMO_USERS}
     team = _team(orgs[CENTRE], ON_DUTY_TEAM, [users["demo_counselor"]])
@@ -107,11 +108,16 @@ def _school_units(school, top_kind, tops, classes, dormitories) -> None:
                for name in dormitories)
 
 
+# a school reporter's identity and unit (a reporter who cannot report is not created)
+REPORTER_PLACES = {"demo_reporter": ("head_teacher", "初一/1班")}
+
+
 def _user(username, role, display_name, codes, password, phone) -> User:
     user = User.by_username(username)
     if user is None:
+        identity, unit = REPORTER_PLACES.get(username, ("", ""))
         user = create_user(username, role, password, display_name=display_name,
-                           organisation_codes=codes)
+                           organisation_codes=codes, identity=identity, unit=unit)
         user.phone = phone
         return user
     set_password(user, password)

@@ -226,7 +226,10 @@ _MAINLAND_MOBILE = re.compile(r"1[3-9]\d{9}")
 _MAINLAND_NATIONWIDE = re.compile(r"12\d{3}|[48]00\d{7}")
 
 
-def phone_number(text: str) -> str:
+_PERSONAL = _l("a person's phone, not a service or company number (12xxx, 400, 800)")
+
+
+def phone_number(text: str, *, service_numbers: bool = True) -> str:
     """``text`` as an E.164 number, or :class:`PhoneNumberError`.
 
     What people type in China: an 11-digit mainland mobile (``13800138000``) becomes
@@ -236,7 +239,8 @@ def phone_number(text: str) -> str:
     Excel's ``86…`` (it drops the ``+`` of a number it stores as a number) become
     ``+86…``. Anything starting with
     ``+`` keeps its country code (``+852…``). Spaces, hyphens, dots, brackets and
-    full-width digits are accepted and dropped.
+    full-width digits are accepted and dropped. A person's own phone (``service_numbers=
+    False``) is never a nationwide service number.
     """
     raw = unicodedata.normalize("NFKC", text or "").strip()
     if not raw:
@@ -255,12 +259,16 @@ def phone_number(text: str) -> str:
         if digits.startswith("860"):  # the trunk 0 kept after +86: +86 010-…
             digits = "86" + digits[3:]
         if digits.startswith("86") and _MAINLAND_NATIONWIDE.fullmatch(digits[2:]):
+            if not service_numbers:
+                raise PhoneNumberError(_PERSONAL)
             return "+" + digits
         if not 8 <= len(digits) <= 15 or digits.startswith("0"):
             raise PhoneNumberError(_l("an international number is + and its country code "
                                       "followed by 8 to 15 digits in all, e.g. "
                                       "+8613800138000"))
         return "+" + digits
+    if _MAINLAND_NATIONWIDE.fullmatch(digits) and not service_numbers:
+        raise PhoneNumberError(_PERSONAL)
     if _MAINLAND_MOBILE.fullmatch(digits) or _MAINLAND_NATIONWIDE.fullmatch(digits):
         return "+86" + digits
     if digits.startswith("0"):

@@ -41,8 +41,11 @@ def presence_of_id(user_id: int | None) -> Presence | None:
 def presence_of(user: User) -> Presence:
     found = db.get(Presence, user.id)
     if found is None:
-        if user.role not in ROUTED_ROLES or not user.centre_ids:
+        if user.role not in ROUTED_ROLES:
             raise Forbidden(_l("only hotline volunteers and counselors take contacts"))
+        if not user.centre_ids:  # (created before a centre was required)
+            raise Forbidden(_l("you do not belong to a hotline centre yet: ask an "
+                               "administrator to add you to one"))
         found = Presence(user_id=user.id, centre_id=min(user.centre_ids), state="offline",
                          since=utcnow())
         db.add(found)

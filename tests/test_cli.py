@@ -131,15 +131,15 @@ def test_create_user_with_role_and_demo_organisation(crisisline, cli_database_ur
 
 def test_create_user_without_password_prints_a_working_one(crisisline, cli_database_url):
     crisisline("init")
-    result = crisisline("users", "create", "li.volunteer", "--role", "volunteer")
+    result = crisisline("users", "create", "li.admin", "--role", "admin")
     lines = result.stdout.splitlines()
-    assert lines[0] == "created li.volunteer (volunteer)"
+    assert lines[0] == "created li.admin (admin)"
     printed = [line.removeprefix("password: ") for line in lines
                if line.startswith("password: ")]
     assert len(printed) == 1 and len(printed[0]) >= 10, lines
     with connect(cli_database_url) as connection:
         stored = connection.execute(text(
-            "SELECT password_hash FROM users WHERE username = 'li.volunteer'")).scalar_one()
+            "SELECT password_hash FROM users WHERE username = 'li.admin'")).scalar_one()
     assert printed[0] not in stored
     assert PasswordHasher().verify(stored, printed[0])
 
@@ -148,7 +148,7 @@ def test_create_user_without_password_prints_a_working_one(crisisline, cli_datab
 
 def test_token_is_printed_last_and_only_its_sha256_is_stored(crisisline, cli_database_url):
     crisisline("init")
-    crisisline("users", "create", "api.client", "--role", "reporter", "--password", PASSWORD)
+    crisisline("users", "create", "api.client", "--role", "admin", "--password", PASSWORD)
     result = crisisline("users", "token", "api.client")
     token = result.stdout.rstrip("\n").splitlines()[-1]
     assert token.startswith("cl_") and len(token) > 32, result.stdout
@@ -167,7 +167,7 @@ def test_token_is_printed_last_and_only_its_sha256_is_stored(crisisline, cli_dat
 
 def test_disabled_user_cannot_be_disabled_again_nor_get_a_token(crisisline, cli_database_url):
     crisisline("init")
-    crisisline("users", "create", "leaver", "--role", "volunteer", "--password", PASSWORD)
+    crisisline("users", "create", "leaver", "--role", "admin", "--password", PASSWORD)
     crisisline("users", "token", "leaver")
 
     disabled = crisisline("users", "disable", "leaver", check=False)

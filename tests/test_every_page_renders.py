@@ -361,3 +361,56 @@ def test_every_district_page_renders_with_every_kind_of_organisation_and_unit(ct
     assert "302" in get(admin, f"/admin/district/schools/{codes['schools'][0]}")
     for team_id in teams:
         get(admin, f"/admin/district/teams/{team_id}")
+
+
+def test_every_staff_page_renders_for_users_in_every_state(app, ctx, world, browsers):
+    """The admin's user pages for users of every role, identity and account state (disabled,
+    a first sign-in pending, two-factor sign-in on or being set up, links used, expired and
+    valid), each person's account page, and the sign-in pages of a link and a code."""
+    from urllib.parse import urlsplit
+
+    import pyotp
+
+    from crisisline.accounts.models import (ReporterIdentity, SchoolUnit, SignInLink,
+                                            UnitKind, User)
+    from crisisline.accounts.services import reset_sign_in
+    now = utcnow()
+    with ctx() as db:
+        school = world.orgs["S"]
+        grade = SchoolUnit(school_id=school.id, kind=UnitKind.GRADE, name="初一")
+        db.add(grade)
+        db.flush()
+        db.add(SchoolUnit(school_id=school.id, kind=UnitKind.CLASS, name="1班",
+                          parent_id=grade.id))
+        users = {key: db.get(User, user.id) for key, user in world.users.items()}
+        users["other_volunteer"].disabled_at = now
+        users["other_reporter"].must_change_password = True
+        users["supervisor"].totp_secret = pyotp.random_base32()  # being set up
+        users["other_supervisor"].totp_secret = pyotp.random_base32()
+        users["other_supervisor"].totp_enabled_at = now
+        users["counselor"].phone, users["counselor"].languages = "+8613800000000", "zh,en"
+        users["reporter"].memberships[0].unit = grade
+        for n, (used, expires) in enumerate(((now, now + timedelta(hours=1)), (None, now),
+                                             (None, now + timedelta(hours=24)))):
+            db.add(SignInLink(user_id=users["volunteer"].id, token_hash=f"{n:064d}",
+                              expires_at=expires, used_at=used))
+        link = reset_sign_in(users["liaison"].id, "link")
+        db.commit()
+        ids = {key: user.id for key, user in users.items()}
+    admin = browsers["admin"]
+    for path in ["/admin/users", "/admin/users?q=t_", "/admin/users?q=nobody%25",
+                 *(f"/admin/users/{user_id}" for user_id in ids.values())]:
+        get(admin, path)
+    for identity in ReporterIdentity:
+        with ctx() as db:
+            db.get(User, ids["reporter"]).reporter_identity = identity
+            db.commit()
+        assert "t_reporter" in get(admin, "/admin/users")
+        get(admin, f"/admin/users/{ids['reporter']}")
+    for browser in browsers.values():
+        get(browser, "/account")
+    anonymous = app.test_client()
+    get(anonymous, urlsplit(link).path)
+    assert anonymous.get("/sign-in/not-a-token").status_code == 404
+    login(anonymous, "t_other_supervisor", PASSWORD)
+    get(anonymous, "/login/code")

@@ -13,13 +13,14 @@ import re
 from datetime import timedelta
 
 import marshmallow as ma
+import pyotp
 import pytest
 from sqlalchemy import select
 
 from casework.models import Case
 from casework.workflow import HANDLERS
 from crisisline.access.models import BreakGlassGrant
-from crisisline.accounts.models import SchoolUnit, Team, UnitKind
+from crisisline.accounts.models import SchoolUnit, Team, UnitKind, User
 from crisisline.database import utcnow
 from crisisline.i18n import field_label
 from crisisline.validation import MAX_JSON_DEPTH
@@ -79,7 +80,8 @@ def ids(world, ctx):
             "referral_id": r["referral_transfer"].id, "record_id": r["team_case"].id,
             "document_id": 1, "offer_id": 1, "alert_id": 1, "event": "dispatch",
             "code": world.orgs["A"].code, "unit_id": 1, "team_id": 1,
-            "username": world.users["counselor"].username}
+            "username": world.users["counselor"].username,
+            "user_id": world.users["volunteer"].id}
 
 
 def _operations(spec: dict, ids: dict):
@@ -205,7 +207,11 @@ ATTRIBUTE = re.compile(r'(\w[\w-]*)="([^"]*)"')
 TOKEN_ONLY = {"accounts.logout", "hotline.change_presence", "hotline.answer_offer",
               "hotline.transfer", "casework.acknowledge_alert", "accounts.admin_disable_user",
               # hidden fields only (a forged upload name: tests/imports)
-              "imports.confirm"}
+              "imports.confirm",
+              "accounts.sign_in_link", "accounts.two_factor_start", "accounts.admin_enable_user"}
+# forms shown only mid-way through a sign-in or with two-factor sign-in on: walked by
+# test_the_two_factor_forms_refuse_bad_text
+TWO_FACTOR_FORMS = {"accounts.login_code", "accounts.two_factor_off"}
 
 
 @pytest.fixture
@@ -217,6 +223,10 @@ def every_form_on_show(world, ctx):
         counselor_contact = db.get(Contact, r["counselor_contact"].id)
         counselor_contact.status = ContactStatus.ACTIVE
         counselor_contact.risk_level = "high"
+        # a disabled user (the re-enable form) and a supervisor setting up two-factor
+        # sign-in (the code form)
+        db.get(User, u["other_volunteer"].id).disabled_at = utcnow()
+        db.get(User, u["supervisor"].id).totp_secret = pyotp.random_base32()
         db.add(Contact(centre_id=world.orgs["A"].id, channel="voice",
                        caller_number="+8613011112222", status=ContactStatus.ABANDONED,
                        ended_at=utcnow()))
@@ -245,7 +255,9 @@ def _pages(world) -> list[tuple[str | None, str]]:
              ("counselor", f"/break-glass/case/{r['case_b'].id}"),
              ("supervisor", "/console/supervisor"), ("supervisor", "/break-glass/reviews"),
              ("supervisor", f"/cases/{team_case}"), ("admin", "/admin/users"),
-             ("admin", "/admin/import"),
+             ("admin", "/admin/import"), ("admin", f"/admin/users/{world.users['volunteer'].id}"),
+             ("admin", f"/admin/users/{world.users['other_volunteer'].id}"),
+             ("volunteer", "/account"), ("supervisor", "/account"),
              ("reporter", "/school"), ("liaison", "/portal/hospital")]
     o = world.orgs
     pages += [("admin", f"/admin/district/{kinds}/new")
@@ -345,8 +357,25 @@ def test_every_form_field_refuses_bad_text_dates_and_names(app, ctx, every_form_
         posted, tried = posted | seen, tried + count
     every_post = {rule.endpoint for rule in app.url_map.iter_rules()
                   if "POST" in rule.methods and not rule.rule.startswith(("/api/", "/twilio/"))}
-    assert every_post - posted - TOKEN_ONLY == set()
+    assert every_post - posted - TOKEN_ONLY - TWO_FACTOR_FORMS == set()
     assert tried > 50
+    assert problems == []
+
+
+def test_the_two_factor_forms_refuse_bad_text(app, ctx, world):
+    """The code asked for at sign-in, and the form that turns two-factor sign-in off."""
+    supervisor = _browser(app, "supervisor")  # signed in before two-factor sign-in is on
+    with ctx() as db:
+        user = db.get(User, world.users["supervisor"].id)
+        user.totp_secret, user.totp_enabled_at = pyotp.random_base32(), utcnow()
+        db.commit()
+    half_signed_in = app.test_client()
+    assert login(half_signed_in, "t_supervisor").headers["Location"] == "/login/code"
+    problems, posted = [], set()
+    for browser, page in ((half_signed_in, "/login/code"), (supervisor, "/account")):
+        seen, _count = _post_bad_values(app, browser, "supervisor", page, problems)
+        posted |= seen
+    assert posted >= TWO_FACTOR_FORMS
     assert problems == []
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Flask, abort, g, jsonify, redirect, request, url_for
+from flask import Flask, abort, flash, g, jsonify, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import AnonymousUserMixin, current_user, login_required
 
 from crisisline.accounts.models import User
-from crisisline.accounts.services import note_seen, session_for_key, user_for_token
+from crisisline.accounts.services import (note_seen, session_for_key, two_factor_required,
+                                          user_for_token)
 from crisisline.database import db
 from crisisline.extensions import csrf, login_manager
 from crisisline.messages import shown
@@ -38,6 +39,7 @@ def init_app(app: Flask) -> None:
     login_manager.unauthorized_handler(_unauthorized)
     csrf.init_app(app)
     app.before_request(authenticate_request)
+    app.before_request(require_first_steps)
 
 
 def load_session_user(session_key: str) -> User | None:
@@ -72,6 +74,32 @@ def authenticate_request():
     if request.method not in SAFE_METHODS and not _csrf_exempt():
         csrf.protect()
     return None
+
+
+# what someone who must first set a password or two-factor sign-in may still open
+FIRST_STEPS = frozenset({"static", "accounts.account", "accounts.change_password",
+                         "accounts.two_factor_start", "accounts.two_factor_confirm",
+                         "accounts.logout"})
+
+
+def require_first_steps():
+    """A person with a temporary password or a used sign-in link sets their own password
+    before anything else; then, where it is required, a supervisor or administrator sets
+    up two-factor sign-in. Until then every other page sends them there (and the API
+    refuses them)."""
+    if not current_user.is_authenticated or request.endpoint in FIRST_STEPS:
+        return None
+    if current_user.must_change_password:
+        message = _l("Set a password of your own before you continue.")
+    elif two_factor_required(current_user):
+        message = _l("Your role must sign in with two-factor sign-in: set it up before you "
+                     "continue.")
+    else:
+        return None
+    if g.get("authenticated_by_token") or request.path.startswith("/api/"):
+        return jsonify(error=shown(message)), 403
+    flash(shown(message), "error")
+    return redirect(url_for("accounts.account"))
 
 
 _EXEMPT_BLUEPRINTS: set[str] = set()

@@ -12,8 +12,9 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from crisisline.i18n import (CONTACT_STATUS_LABELS, EVENT_LABELS, HOSPITAL_KIND_LABELS,
-                             ORG_KIND_LABELS, OUTCOME_LABELS, RISK_LABELS, ROLE_LABELS,
-                             SCHOOL_KIND_LABELS, STATE_LABELS, UNIT_KIND_LABELS, field_label)
+                             IDENTITY_LABELS, ORG_KIND_LABELS, OUTCOME_LABELS, RISK_LABELS,
+                             ROLE_LABELS, SCHOOL_KIND_LABELS, STATE_LABELS, UNIT_KIND_LABELS,
+                             field_label)
 
 ACTION_LABELS = {
     "access.denied": _l("Access refused"),
@@ -64,6 +65,17 @@ ACTION_LABELS = {
     "school_report.create": _l("Filed a school report"),
     "import.run": _l("Imported a file"),
     "audit.rekey": _l("Audit chain re-keyed"), "audit.export": _l("Exported the audit trail"),
+    "user.update": _l("Changed a user"), "user.enable": _l("Re-enabled a user"),
+    "user.sign_in_link": _l("Issued a one-time sign-in link"),
+    "user.temporary_password": _l("Set a temporary password"),
+    "user.sessions_end": _l("Ended a user's sessions"),
+    "user.password_change": _l("Changed their own password"),
+    "user.two_factor_start": _l("Began setting up two-factor sign-in"),
+    "user.two_factor_enable": _l("Turned on two-factor sign-in"),
+    "user.two_factor_disable": _l("Turned off two-factor sign-in"),
+    "auth.sign_in_link_used": _l("Signed in with a one-time link"),
+    "auth.sign_in_link_refused": _l("Refused a sign-in link (unknown, used or expired)"),
+    "auth.second_factor_failed": _l("Wrong two-factor code"),
 }
 READ_LABEL = _l("Viewed")
 
@@ -98,6 +110,11 @@ CHANGE_LABELS = {
     "wait_seconds": _l("Wait (seconds)"), "missed_offers": _l("Offers missed in a row"),
     "prefix": _l("Token prefix"), "sha256": _l("File checksum (SHA-256)"),
     "hospital_kind": _l("Hospital category"),
+    "languages": _l("Contact languages"), "reporter_identity": _l("Reporter identity"),
+    "must_change_password": _l("Must change the password"),
+    "totp_secret": _l("Two-factor secret"), "totp_enabled_at": _l("Two-factor sign-in since"),
+    "language": _l("Language"), "organisation": _l("Organisation"), "unit": _l("Unit"),
+    "team": _l("Duty team"), "sessions": _l("Sessions ended"),
     "records": _l("Records"), "file": _l("File"), "created": _l("New"),
     "updated": _l("Changed"), "unchanged": _l("Unchanged"),
 }
@@ -106,8 +123,10 @@ VALUE_LABELS = {
     "status": CONTACT_STATUS_LABELS, "outcome": OUTCOME_LABELS,
     "kind": {**ORG_KIND_LABELS, **UNIT_KIND_LABELS}, "school_kind": SCHOOL_KIND_LABELS,
     "hospital_kind": HOSPITAL_KIND_LABELS,
+    "reporter_identity": IDENTITY_LABELS,
     "via": {"break_glass": _l("emergency access"), "history": _l("case history"),
-            "notes": _l("case notes")},
+            "notes": _l("case notes"), "two_factor": _l("password and two-factor code"),
+            "sign_in_link": _l("one-time sign-in link")},
     "records": {"organisations": _l("Organisations"), "users": _l("Users"),
                 "students": _l("Students")},
     "limit": {"address": _l("too many sign-ins from this address"),

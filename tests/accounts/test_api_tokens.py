@@ -146,7 +146,7 @@ def test_a_tokens_last_use_is_recorded_at_most_once_a_minute(client, ctx, world,
 def test_the_command_line_lists_and_revokes_tokens_one_at_a_time(crisisline,
                                                                    cli_database_url):
     crisisline("init")
-    crisisline("users", "create", "api.client", "--role", "reporter", "--password",
+    crisisline("users", "create", "api.client", "--role", "admin", "--password",
                "some-long-pass")
     first = crisisline("users", "token", "api.client").stdout.splitlines()[-1]
     second = crisisline("users", "token", "api.client").stdout.splitlines()[-1]

@@ -98,8 +98,9 @@ def test_an_admin_creates_and_disables_a_user_through_the_page(client, world, ct
     token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
     response = client.post("/admin/users", data={
         "csrf_token": token, "username": "new_volunteer", "display_name": "新志愿者",
-        "role": "volunteer", "organisation": "T-A", "password": "a-long-password"})
-    assert response.status_code == 302
+        "role": "volunteer", "organisation": "T-A", "languages": "zh",
+        "credential": "password"})
+    assert response.status_code == 201  # with the temporary password, shown once
     with ctx():
         created = User.by_username("new_volunteer")
         assert created.role.value == "volunteer" and created.centre_ids
@@ -115,8 +116,8 @@ def test_admin_form_with_an_unknown_organisation_creates_nothing(client, world, 
     page = client.get("/admin/users").get_data(as_text=True)
     token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
     response = client.post("/admin/users", data={
-        "csrf_token": token, "username": "ghost", "role": "volunteer",
-        "organisation": "NO-SUCH-ORG", "password": "a-long-password"})
+        "csrf_token": token, "username": "ghost", "display_name": "某人", "role": "volunteer",
+        "organisation": "NO-SUCH-ORG", "languages": "zh", "credential": "link"})
     assert "NO-SUCH-ORG" in response.get_data(as_text=True)
     with ctx():
         assert User.by_username("ghost") is None

@@ -34,7 +34,7 @@ EVENT_LABELS = {
 }
 FIELD_LABELS = {
     "risk_level": _l("Risk level"), "support_plan": _l("One-person support plan"),
-    "plan_owner_id": _l("Plan owner (user id)"), "responder": _l("Named responder"),
+    "plan_owner_id": _l("Plan owner"), "responder": _l("Named responder"),
     "emergency_services": _l("Emergency services called"), "reason": _l("Reason"),
     "arrived_at": _l("Arrival time"), "watcher": _l("Person keeping continuous watch"),
     "hospital_id": _l("Designated hospital"), "legal_basis": _l("Legal basis"),
@@ -73,6 +73,22 @@ FIELD_LABELS = {
     "from": _l("From"), "to": _l("To"), "person": _l("Person (username)"),
     "action": _l("Action"), "record_type": _l("Record type"),
     "record_id": _l("Record number"),
+    # students (casework.students) and the pickers
+    "name": _l("Name"), "gender": _l("Gender"), "birth_date": _l("Date of birth"),
+    "school_id": _l("School"), "class_unit_id": _l("Class"),
+    "dormitory_unit_id": _l("Dormitory"), "guardians": _l("Guardians"),
+    "special_groups": _l("Special groups"),
+    **{f"guardian{n}_{part}": label for n in (1, 2, 3) for part, label in (
+        ("name", _l("Guardian %(n)d: name", n=n)),
+        ("relation", _l("Guardian %(n)d: relation", n=n)),
+        ("phone", _l("Guardian %(n)d: phone", n=n)))},
+    "student_not_identified": _l("Student not identified"),
+    "escort_id": _l("Accompanying staff member"), "purpose": _l("Purpose"),
+    "case_id": _l("Case"), "contact_id": _l("Contact"), "q": _l("Search"),
+    "page": _l("Page"), "per_page": _l("Per page"),
+    # the students import's columns (casework.imports)
+    "school_code": _l("School code"), "department": _l("Department or grade"),
+    "class_name": _l("Class"), "dormitory": _l("Dormitory"),
 }
 CHOICE_LABELS = {
     "low": _l("Low"), "moderate": _l("Moderate"), "high": _l("High"), "imminent": _l("Imminent"),
@@ -168,6 +184,14 @@ RECORD_LABELS = {"case": _l("case"), "contact": _l("contact"), "referral": _l("r
                  "break_glass_grant": _l("break-the-glass grant")}
 REPORT_KIND_LABELS = {"at_risk": _l("Student at risk"), "daily": _l("Daily report"),
                       "zero": _l("Zero report")}
+GENDER_LABELS = {"male": _l("Male"), "female": _l("Female")}
+SPECIAL_GROUP_LABELS = {  # casework.models.SpecialGroup
+    "left_behind": _l("Left-behind child"), "migrant": _l("Migrant child"),
+    "orphaned": _l("Orphaned or without a de facto carer"), "disabled": _l("Disability"),
+    "low_income": _l("Family in financial difficulty"),
+}
+TIMELINE_LABELS = {"case": _l("Case"), "contact": _l("Hotline contact"),
+                   "school_report": _l("School report"), "follow_up": _l("Follow-up")}
 
 
 def select_locale() -> str:
@@ -220,4 +244,7 @@ def template_globals() -> dict:
             "contact_status_label": labeller(CONTACT_STATUS_LABELS),
             "wrap_up_label": labeller(WRAP_UP_LABELS),
             "record_label": labeller(RECORD_LABELS),
+            "gender_label": labeller(GENDER_LABELS),
+            "group_label": labeller(SPECIAL_GROUP_LABELS),
+            "timeline_label": labeller(TIMELINE_LABELS),
             "presence_events": lambda state: PRESENCE_EVENTS.get(state, [])}

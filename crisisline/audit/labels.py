@@ -55,6 +55,13 @@ ACTION_LABELS = {
     "referral.discharge": _l("Recorded a discharge"),
     "school_report.create": _l("Filed a school report"),
     "audit.rekey": _l("Audit chain re-keyed"), "audit.export": _l("Exported the audit trail"),
+    "student.create": _l("Created a student's file"),
+    "student.update": _l("Changed a student's file"),
+    "student.move": _l("Moved a student to another school"),
+    "student.search": _l("Searched the students"),
+    "student.pick": _l("Looked up students to choose one"),
+    "school_unit.create": _l("Created a school unit"),
+    "referral.list": _l("Listed referrals"),
 }
 READ_LABEL = _l("Viewed")
 
@@ -68,6 +75,7 @@ OBJECT_LABELS = {
     "guardian_contact_attempt": _l("Attempt to reach the guardian"),
     "deadline": _l("Deadline"), "alert": _l("Alert"), "callback_attempt": _l("Callback attempt"),
     "contact_message": _l("Message"), "case_history": _l("Case history"),
+    "schoolunit": _l("School unit"),
 }
 
 CHANGE_LABELS = {
@@ -87,12 +95,16 @@ CHANGE_LABELS = {
     "due_at": _l("Due at"), "limit": _l("Limit reached"),
     "wait_seconds": _l("Wait (seconds)"), "missed_offers": _l("Offers missed in a row"),
     "prefix": _l("Token prefix"), "sha256": _l("File checksum (SHA-256)"),
+    "student_ids": _l("Students"), "referral_ids": _l("Referrals"),
+    "parent_id": _l("Parent unit"), "part": _l("Part read"),
 }
 VALUE_LABELS = {
     "state": STATE_LABELS, "risk_level": RISK_LABELS, "role": ROLE_LABELS,
     "status": CONTACT_STATUS_LABELS, "outcome": OUTCOME_LABELS,
     "via": {"break_glass": _l("emergency access"), "history": _l("case history"),
             "notes": _l("case notes")},
+    "part": {"history": _l("case history"), "notes": _l("case notes"),
+             "student_file": _l("the student's file")},
     "limit": {"address": _l("too many sign-ins from this address"),
               "account_and_address": _l("wrong passwords for this account from this address")},
 }

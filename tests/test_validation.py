@@ -34,7 +34,8 @@ BAD_DATES = {"date-time": ("0001-01-01T00:00:00+14:00", "2101-01-01T00:00:00+08:
              "date": ("0001-01-01", "2101-01-01", "1899-12-31")}
 BAD_LOCAL_TIMES = {"datetime-local": ("0001-01-01T00:00", "2101-01-01T09:00"),
                    "date": ("0001-01-01", "2101-01-01")}
-NAME_FIELDS = {"username", "display_name", "responder", "watcher"}  # names of people
+NAME_FIELDS = {"username", "display_name", "responder", "watcher",  # names of people
+               "name", "guardian1_name", "guardian2_name", "guardian3_name"}
 
 
 def refused(response, field: str | None = None) -> bool:
@@ -237,7 +238,9 @@ def _pages(world) -> list[tuple[str | None, str]]:
              ("counselor", f"/break-glass/case/{r['case_b'].id}"),
              ("supervisor", "/console/supervisor"), ("supervisor", "/break-glass/reviews"),
              ("supervisor", f"/cases/{team_case}"), ("admin", "/admin/users"),
-             ("reporter", "/school"), ("liaison", "/portal/hospital")]
+             ("reporter", "/school"), ("liaison", "/portal/hospital"),
+             ("admin", "/students/new"), ("admin", f"/students/{r['student'].id}/edit"),
+             ("counselor", f"/students/{r['student'].id}/edit")]
     return pages
 
 

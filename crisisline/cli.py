@@ -1,6 +1,7 @@
 """The ``crisisline`` command: database, demo data, users, serving, workers and the audit."""
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, g
-from flask_babel import force_locale
+from flask_babel import force_locale, lazy_gettext as _l
 
 from crisisline.config import DEMO_HOTLINE, ConfigError
 from crisisline.database import db
@@ -209,6 +210,82 @@ def users_revoke_token(app: Flask, prefix: str):
     username = token.user.username
     db.commit()
     click.echo(f"revoked {prefix} of {username}")
+
+
+@main.command("import")
+@click.argument("kind", metavar="organisations|users|students")
+@click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="check everything and write nothing")
+@click.option("--credentials", type=click.Path(dir_okay=False, writable=True),
+              help="where new users' one-time sign-in links or temporary passwords are "
+                   "written, once (mode 600)")
+@with_app
+def import_command(app: Flask, kind: str, path: str, dry_run: bool, credentials: str | None):
+    """Import FILE (CSV in UTF-8 or GBK, or XLSX) as organisations, users or students.
+
+    All or nothing: with any bad row, every problem is printed as "第N行 列名: 原因" and
+    nothing is written (exit 1). Importing the same file again changes nothing."""
+    from crisisline.imports import import_file
+    with _progress_bar() as progress:
+        report = import_file(kind, path, dry_run=dry_run, progress=progress)
+    if not report.ok:
+        for problem in report.problems:
+            click.echo(shown(problem.line()), err=True)
+        raise click.ClickException(shown(_l(
+            "nothing was imported: %(count)d problems", count=len(report.problems))))
+    if report.credentials and not dry_run:
+        if credentials is None:
+            db.rollback()
+            raise click.ClickException(shown(_l(
+                "new users need their sign-in secrets: name a file with --credentials")))
+        _write_credentials(Path(credentials), report.credentials)
+    db.commit()
+    counts = report.counts
+    click.echo(shown(_l("%(file)s: %(rows)d rows; %(created)d created, %(updated)d updated, "
+                        "%(unchanged)d unchanged", file=report.filename, rows=report.rows,
+                        **counts) if not dry_run else
+                     _l("%(file)s: %(rows)d rows are valid; importing would create "
+                        "%(created)d, update %(updated)d and leave %(unchanged)d unchanged "
+                        "(nothing was written)", file=report.filename, rows=report.rows,
+                        **counts)))
+    if report.credentials and not dry_run:
+        click.echo(shown(_l("sign-in secrets of %(count)d new users written to %(path)s",
+                            count=len(report.credentials), path=credentials)))
+
+
+class _progress_bar:
+    """A bar on a terminal for each stage of an import (none when output is a file)."""
+
+    def __enter__(self):
+        self.bar, self.stage, self.shown = None, None, 0
+        return self.update if sys.stderr.isatty() else (lambda _stage, _done: None)
+
+    def update(self, stage: str, done: float) -> None:
+        if stage != self.stage:
+            self.__exit__()
+            label = {"checking": _l("checking"), "saving": _l("saving")}[stage]
+            self.bar = click.progressbar(length=1000, label=str(label), file=sys.stderr)
+            self.bar.__enter__()
+            self.stage, self.shown = stage, 0
+        step = int(done * 1000) - self.shown
+        if step > 0:
+            self.bar.update(step)
+            self.shown += step
+
+    def __exit__(self, *_exc):
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _write_credentials(path: Path, credentials: list) -> None:
+    """Write (username, secret) rows once, readable by the owner only."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["username", "secret"])
+        writer.writerows(credentials)
 
 
 @main.group()

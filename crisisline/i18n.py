@@ -70,7 +70,7 @@ FIELD_LABELS = {
     "behaviour": _l("Question 6 (suicidal behaviour)"),
     "behaviour_recent": _l("Question 6: within the past three months"),
     # the audit trail's filters
-    "from": _l("From"), "to": _l("To"), "person": _l("Person (username)"),
+    "from": _l("From date"), "to": _l("To date"), "person": _l("Person (username)"),
     "action": _l("Action"), "record_type": _l("Record type"),
     "record_id": _l("Record number"),
     # students (casework.students) and the pickers

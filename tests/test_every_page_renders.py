@@ -46,7 +46,8 @@ CONSOLES = {  # each role's pages, beyond the case and contact pages
                    "/break-glass/reviews", "/students", "/students/new"],
     "liaison": ["/", "/portal/hospital"],
     "reporter": ["/", "/school"],
-    "admin": ["/", "/admin/users", "/students", "/students/new", "/students?page=2"],
+    "admin": ["/", "/admin/users", "/admin/import", "/students", "/students/new",
+              "/students?page=2"],
 }
 
 

@@ -292,6 +292,12 @@ def test_the_csv_export_has_the_filtered_entries_in_excel_readable_utf8_and_is_a
 
 # -- a phone ------------------------------------------------------------------------------
 
+def test_the_time_filters_say_they_are_dates_not_workflow_states(supervisor, world):
+    html = page(supervisor)
+    assert ">起始日期</label>" in html and ">截止日期</label>" in html
+    assert "原状态" not in html  # what "From" reads as on the case history
+
+
 def test_the_trail_is_cards_that_wrap_not_a_wide_table(supervisor, ctx, world):
     recorded(ctx, world, ("case.list", "supervisor", "case", None, "success"))
     html = page(supervisor)

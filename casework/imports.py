@@ -19,35 +19,7 @@ from crisisline.accounts.models import Organisation, OrgKind, UnitKind
 from crisisline.database import db
 from crisisline.validation import name_problem, text_problem
 
-try:
-    from crisisline.imports import Column, ImportRun, RowInvalid, RowSchema, register
-except ImportError:  # the shell's mechanism is not on this branch yet: its interface only
-    from dataclasses import dataclass, field
-
-    @dataclass(frozen=True)
-    class Column:  # type: ignore[no-redef]
-        name: str
-        header: str
-        required: bool = False
-
-    class RowInvalid(Exception):  # type: ignore[no-redef]
-        def __init__(self, problems: dict):
-            super().__init__(problems)
-            self.problems = problems
-
-    @dataclass
-    class ImportRun:  # type: ignore[no-redef]
-        actor: object = None
-        seen: dict = field(default_factory=dict)
-        credentials: list = field(default_factory=list)
-
-    class RowSchema:  # type: ignore[no-redef]
-        kind = ""
-        label = ""
-        columns: tuple = ()
-
-    def register(schema):  # type: ignore[no-redef]
-        return schema
+from crisisline.imports import Column, ImportRun, RowInvalid, RowSchema, register
 
 GENDERS = {"男": Gender.MALE, "女": Gender.FEMALE, "male": Gender.MALE,
            "female": Gender.FEMALE}

@@ -13,6 +13,12 @@ from tests.browser.conftest import screenshot, sign_in
 WIDTHS = {"desktop": (1280, 900), "phone": (360, 780)}
 
 
+def settled(page) -> None:
+    """The page's console socket has joined its rooms (each join reads, and audits, the
+    record on the embedded SQLite): only then does the test move on, as a person would."""
+    expect(page.locator("body")).to_have_attribute("data-live", "connected")
+
+
 def no_sideways_scroll(page) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"], f"the page is {width} px wide"
@@ -23,6 +29,7 @@ def test_a_case_page_shows_the_student_and_guardian_and_leads_to_the_file(open_p
     page = open_page(viewport=WIDTHS[device])
     sign_in(page, "demo_counselor")
     expect(page.locator("h1")).to_have_text("值班咨询师工作台")
+    settled(page)
     page.locator("#cases a[href^='/cases/']").first.click()
     expect(page).to_have_url(re.compile(r"/cases/\d+$"))
     student = page.locator("section[aria-labelledby=student-heading]")
@@ -36,6 +43,7 @@ def test_a_case_page_shows_the_student_and_guardian_and_leads_to_the_file(open_p
     no_sideways_scroll(page)
     screenshot(page, f"people-case-{device}")
 
+    settled(page)
     page.get_by_role("link", name="学生档案").click()
     expect(page).to_have_url(re.compile(r"/students/\d+$"))
     expect(page.locator("h2", has_text="时间线")).to_be_visible()
@@ -48,6 +56,8 @@ def test_a_case_page_shows_the_student_and_guardian_and_leads_to_the_file(open_p
 def test_the_student_search_and_a_picker_find_a_student_by_name(open_page):
     page = open_page(viewport=WIDTHS["phone"])
     sign_in(page, "demo_supervisor")
+    expect(page.locator("h1")).to_have_text("督导工作台")
+    settled(page)
     page.goto("/students?q=王小明")
     expect(page.locator("table a", has_text="王小明")).to_be_visible()
     no_sideways_scroll(page)
@@ -55,6 +65,8 @@ def test_the_student_search_and_a_picker_find_a_student_by_name(open_page):
 
     page = open_page(viewport=WIDTHS["phone"])  # a counselor opens a case for a student
     sign_in(page, "demo_counselor")
+    expect(page.locator("h1")).to_have_text("值班咨询师工作台")
+    settled(page)
     page.locator("summary", has_text="新建个案").click()
     search = page.locator("#new-student")
     search.click()

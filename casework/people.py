@@ -66,7 +66,7 @@ def _value(key: str, value) -> str:
 def _case_for_picking(actor, case_id: int | None) -> Case:
     from casework.services import get_case
     if case_id is None:
-        raise InvalidInput({"case_id": _l("required")})
+        raise InvalidInput({"case": _l("required")})
     case = get_case(actor, case_id, VIEW)
     if actor.role == Role.HOSPITAL_LIAISON:
         raise Forbidden(_l("hospital liaisons see the referral, not the case file"),

@@ -299,18 +299,18 @@ class StudentFileOut(ma.Schema):
 
 class PickQuery(ma.Schema):
     q = ma.fields.String(load_default="")
-    contact_id = ma.fields.Integer(load_default=None)
+    contact = ma.fields.Integer(load_default=None)  # the contact a volunteer acts on
 
 
 class StaffPickQuery(ma.Schema):
     q = ma.fields.String(load_default="")
     purpose = ma.fields.String(required=True)
-    case_id = ma.fields.Integer(required=True)
+    case = ma.fields.Integer(required=True)
 
 
 class HospitalPickQuery(ma.Schema):
     q = ma.fields.String(load_default="")
-    case_id = ma.fields.Integer(load_default=None)
+    case = ma.fields.Integer(load_default=None)
 
 
 class PickItem(ma.Schema):

@@ -113,9 +113,9 @@ def _guardians(data: dict) -> dict:
 @blueprint.response(200, PickOut)
 @login_required
 def pick_students(query):
-    """At most ten students to pick for a case (or, with ``contact_id``, for that contact):
+    """At most ten students to pick for a case (or, with ``contact``, for that contact):
     name, school and class only."""
-    found = students.pick(current_user, query["q"], query["contact_id"])
+    found = students.pick(current_user, query["q"], query["contact"])
     db.commit()
     return {"items": [{"id": student.id, "label": students.label(student)}
                       for student in found]}
@@ -127,7 +127,7 @@ def pick_students(query):
 @login_required
 def pick_staff(query):
     """People of a case's centre for ``purpose``: plan_owner, assignee or escort."""
-    found = people.staff(current_user, query["q"], query["purpose"], query["case_id"])
+    found = people.staff(current_user, query["q"], query["purpose"], query["case"])
     return {"items": [{"id": user.id, "label": people.staff_label(user)} for user in found]}
 
 
@@ -136,6 +136,6 @@ def pick_staff(query):
 @blueprint.response(200, PickOut)
 @login_required
 def pick_hospitals(query):
-    found = people.hospitals(current_user, query["q"], query["case_id"])
+    found = people.hospitals(current_user, query["q"], query["case"])
     return {"items": [{"id": hospital.id, "label": people.hospital_label(hospital, designated)}
                       for hospital, designated in found]}

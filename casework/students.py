@@ -487,8 +487,10 @@ def _liaison(actor) -> bool:
 # -- units, for the import (until crisisline.district's unit-path helper lands) -------------
 
 def top_unit_kind(school: Organisation) -> UnitKind:
-    """A university's first level is its 院系, any other school's its 年级."""
-    return UnitKind.DEPARTMENT if school.school_kind == SchoolKind.UNIVERSITY else UnitKind.GRADE
+    """As the district's units: a college's (高校, 中职, or a school of no kind) first level
+    is its 院系, a primary or secondary school's its 年级."""
+    return UnitKind.DEPARTMENT if school.school_kind in (
+        SchoolKind.UNIVERSITY, SchoolKind.VOCATIONAL, None) else UnitKind.GRADE
 
 
 def find_or_create_unit(school_id: int, kind: UnitKind, name: str,
@@ -505,7 +507,8 @@ def find_or_create_unit(school_id: int, kind: UnitKind, name: str,
     if unit_id is None:
         unit = SchoolUnit(school_id=school_id, kind=kind, name=name, parent_id=parent_id)
         db.add(unit)
-        audit.record("school_unit.create", unit, changes=audit.diff(unit))
+        audit.record("school_unit.create", unit, object_type="school_unit",
+                     changes=audit.diff(unit))
         db.flush()
         unit_id = unit.id
     if cache is not None:

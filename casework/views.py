@@ -252,16 +252,16 @@ def _render_case(case: Case, errors: list[str] | None = None, failed: str | None
                                events={event: event_form(event) for event in events})
     pickers = {
         "plan_owner_id": url_for("students_api.pick_staff", purpose="plan_owner",
-                                 case_id=case.id),
-        "escort_id": url_for("students_api.pick_staff", purpose="escort", case_id=case.id),
-        "hospital_id": url_for("students_api.pick_hospitals", case_id=case.id)}
+                                 case=case.id),
+        "escort_id": url_for("students_api.pick_staff", purpose="escort", case=case.id),
+        "hospital_id": url_for("students_api.pick_hospitals", case=case.id)}
     may_assign = current_user.role == Role.SUPERVISOR and can(current_user, EDIT, case)
     return render_template(
         "casework/case.html", case=case, picture=Markup(_picture(case)), pickers=pickers,
         team=db.get(Team, case.team_id) if case.team_id else None,
         student=case.student,
         may_read_student=case.student is not None and can(current_user, VIEW, case.student),
-        assign_url=url_for("students_api.pick_staff", purpose="assignee", case_id=case.id)
+        assign_url=url_for("students_api.pick_staff", purpose="assignee", case=case.id)
         if may_assign else None,
         events={event: event_form(event) for event in events}, errors=errors or [],
         failed=failed, deadlines=deadlines.pending(case),

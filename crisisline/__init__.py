@@ -104,16 +104,19 @@ def _register_blueprints(app: Flask) -> None:
     from crisisline.access.views import blueprint as access_pages
     from crisisline.accounts.views import blueprint as accounts_pages
     from crisisline.audit.views import blueprint as audit_pages
+    from crisisline.district.views import api_blueprint as district_api
+    from crisisline.district.views import blueprint as district_pages
     from crisisline.imports.views import blueprint as import_pages
     from hotline.chat import blueprint as student_chat
     from hotline.views import api_blueprint as hotline_api
     from hotline.twilio_views import blueprint as twilio_webhooks
     from hotline.views import blueprint as hotline_pages
 
-    for blueprint in (accounts_pages, access_pages, audit_pages, import_pages, hotline_pages,
-                      casework_pages, student_pages, twilio_webhooks, student_chat):
+    for blueprint in (accounts_pages, access_pages, audit_pages, district_pages, import_pages,
+                      hotline_pages, casework_pages, student_pages, twilio_webhooks,
+                      student_chat):
         app.register_blueprint(blueprint)
-    for blueprint in (access_api, hotline_api, casework_api, students_api):
+    for blueprint in (access_api, district_api, hotline_api, casework_api, students_api):
         api.register_blueprint(blueprint)
 
 

@@ -73,8 +73,16 @@ FIELD_LABELS = {
     "from": _l("From date"), "to": _l("To date"), "person": _l("Person (username)"),
     "action": _l("Action"), "record_type": _l("Record type"),
     "record_id": _l("Record number"),
+    # the district: organisations, units, teams (the same names as the import's columns)
+    "code": _l("Code"), "name": _l("Name of the organisation, unit or team"),
+    "hotline_numbers": _l("Hotline numbers"), "backup_line": _l("Backup line"),
+    "school_kind": _l("School type"), "centre": _l("Serving hotline centre"),
+    "designated_hospitals": _l("Designated hospitals"),
+    "hospital_category": _l("Hospital category"),
+    "green_channel_phone": _l("Green-channel phone"), "parent": _l("Belongs to"),
+    "unit": _l("Unit"), "team": _l("Team"), "member": _l("Team member"),
     # students (casework.students) and the pickers
-    "name": _l("Name"), "gender": _l("Gender"), "birth_date": _l("Date of birth"),
+    "gender": _l("Gender"), "birth_date": _l("Date of birth"),
     "school_id": _l("School"), "class_unit_id": _l("Class"),
     "dormitory_unit_id": _l("Dormitory"), "guardians": _l("Guardians"),
     "special_groups": _l("Special groups"),
@@ -84,7 +92,7 @@ FIELD_LABELS = {
         ("phone", _l("Guardian %(n)d: phone", n=n)))},
     "student_not_identified": _l("Student not identified"),
     "escort_id": _l("Accompanying staff member"), "purpose": _l("Purpose"),
-    "case_id": _l("Case"), "contact_id": _l("Contact"), "q": _l("Search"),
+    "contact": _l("Contact"), "q": _l("Search"),
     "page": _l("Page"), "per_page": _l("Per page"),
     # the students import's columns (casework.imports)
     "school_code": _l("School code"), "department": _l("Department or grade"),
@@ -192,6 +200,33 @@ SPECIAL_GROUP_LABELS = {  # casework.models.SpecialGroup
 }
 TIMELINE_LABELS = {"case": _l("Case"), "contact": _l("Hotline contact"),
                    "school_report": _l("School report"), "follow_up": _l("Follow-up")}
+# the district (accounts.models: OrgKind, SchoolKind, HospitalKind, UnitKind)
+ORG_KIND_LABELS = {"hotline_centre": _l("Hotline centre"), "school": _l("School"),
+                   "hospital": _l("Hospital")}
+SCHOOL_KIND_LABELS = {"primary": _l("Primary school"), "junior_high": _l("Junior high school"),
+                      "senior_high": _l("Senior high school"),
+                      "vocational": _l("Secondary vocational school"),
+                      "university": _l("College or university")}
+HOSPITAL_KIND_LABELS = {
+    "grade_2a_psychiatric_department": _l("Psychiatric department of a grade-2A or higher "
+                                          "general hospital"),
+    "specialist_psychiatric": _l("Specialist psychiatric hospital"),
+    "brain_hospital": _l("Brain hospital"), "general": _l("Other")}
+UNIT_KIND_LABELS = {"department": _l("Department (college)"), "grade": _l("Grade"),
+                    "class": _l("Class"), "building": _l("Dormitory building"),
+                    "dormitory": _l("Dormitory room")}
+
+
+def choice_named(table: dict, text: str) -> str | None:
+    """The key of ``table`` that ``text`` names: the key itself, or its label in Chinese or
+    in English, as a form, a request or an imported file may write it; else None."""
+    from crisisline.messages import chinese
+    wanted = " ".join((text or "").split()).casefold()
+    for key, message in table.items():
+        if wanted in (key.casefold(), str(message._args[0]).casefold(),
+                      chinese(message).casefold()):
+            return key
+    return None
 
 
 def select_locale() -> str:
@@ -247,4 +282,8 @@ def template_globals() -> dict:
             "gender_label": labeller(GENDER_LABELS),
             "group_label": labeller(SPECIAL_GROUP_LABELS),
             "timeline_label": labeller(TIMELINE_LABELS),
+            "org_kind_label": labeller(ORG_KIND_LABELS),
+            "school_kind_label": labeller(SCHOOL_KIND_LABELS),
+            "hospital_kind_label": labeller(HOSPITAL_KIND_LABELS),
+            "unit_kind_label": labeller(UNIT_KIND_LABELS),
             "presence_events": lambda state: PRESENCE_EVENTS.get(state, [])}

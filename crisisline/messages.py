@@ -146,6 +146,12 @@ def _chinese() -> Translations:
     return Translations.load(str(CATALOG_DIR), [DEFAULT_LANGUAGE])
 
 
+def chinese(message) -> str:
+    """A marked message (without placeholders) as it reads in Chinese, whatever the
+    reader's language: how a label is matched against what a file holds."""
+    return _chinese().ugettext(message._args[0])
+
+
 def _check(message) -> None:
     if not isinstance(message, LazyString) or not message._args \
             or not isinstance(message._args[0], str):

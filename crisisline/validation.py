@@ -23,6 +23,7 @@ events carry no request: their handlers call :func:`text_problem` themselves.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, datetime, tzinfo
 
 import marshmallow as ma
@@ -205,3 +206,80 @@ def _depth(raw: bytes) -> int:
         elif bracket in (b"]", b"}"):
             depth -= 1
     return deepest
+
+
+# -- phone numbers ---------------------------------------------------------------------------
+
+class PhoneNumberError(ValueError):
+    """A phone number that cannot be read; ``message`` (marked) says why, for the caller to
+    show against its own field: ``InvalidInput({field: error.message})``."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+_PHONE_SEPARATORS = re.compile(r"[\s\-().\u00b7\u2010-\u2015\u2212\u3000]")
+_MAINLAND_MOBILE = re.compile(r"1[3-9]\d{9}")
+# nationwide numbers without an area code: public-service lines (12356 the psychological
+# aid line, 12355 the youth line) and companies' 400/800 numbers (many hotlines use them)
+_MAINLAND_NATIONWIDE = re.compile(r"12\d{3}|[48]00\d{7}")
+
+
+def phone_number(text: str) -> str:
+    """``text`` as an E.164 number, or :class:`PhoneNumberError`.
+
+    What people type in China: an 11-digit mainland mobile (``13800138000``) becomes
+    ``+8613800138000``; a landline with its area code (``010-12345678``,
+    ``0755 1234567``) becomes ``+861012345678``; a nationwide number without an area code
+    (``12356``, ``400-123-4567``) becomes ``+8612356``, ``+864001234567``; ``0086…`` and
+    Excel's ``86…`` (it drops the ``+`` of a number it stores as a number) become
+    ``+86…``. Anything starting with
+    ``+`` keeps its country code (``+852…``). Spaces, hyphens, dots, brackets and
+    full-width digits are accepted and dropped.
+    """
+    raw = unicodedata.normalize("NFKC", text or "").strip()
+    if not raw:
+        raise PhoneNumberError(_l("enter a phone number"))
+    compact = _PHONE_SEPARATORS.sub("", raw)
+    plus = compact.startswith("+")
+    digits = compact[1:] if plus else compact
+    if not digits.isascii() or not digits.isdigit():
+        raise PhoneNumberError(_l("a phone number holds only digits (and a leading +)"))
+    if not plus and digits.startswith("00"):  # the international prefix dialled from China
+        plus, digits = True, digits[2:]
+    if not plus and len(digits) == 13 and digits.startswith("86") \
+            and _MAINLAND_MOBILE.fullmatch(digits[2:]):
+        plus, digits = True, digits  # a mobile with 86 before it, the + lost
+    if plus:
+        if digits.startswith("860"):  # the trunk 0 kept after +86: +86 010-…
+            digits = "86" + digits[3:]
+        if digits.startswith("86") and _MAINLAND_NATIONWIDE.fullmatch(digits[2:]):
+            return "+" + digits
+        if not 8 <= len(digits) <= 15 or digits.startswith("0"):
+            raise PhoneNumberError(_l("an international number is + and its country code "
+                                      "followed by 8 to 15 digits in all, e.g. "
+                                      "+8613800138000"))
+        return "+" + digits
+    if _MAINLAND_MOBILE.fullmatch(digits) or _MAINLAND_NATIONWIDE.fullmatch(digits):
+        return "+86" + digits
+    if digits.startswith("0"):
+        national = digits[1:]
+        area = 2 if national[:1] in ("1", "2") else 3  # 010, 02x; else 0xxx
+        subscriber = national[area:]
+        if 7 <= len(subscriber) <= 8 and subscriber[0] != "0":
+            return "+86" + national
+    raise PhoneNumberError(_l("not a phone number: write an 11-digit mobile, a landline "
+                              "with its area code (e.g. 010-12345678), or + and the "
+                              "country code"))
+
+
+class Phone(ma.fields.String):
+    """A phone number, read by :func:`phone_number` and kept in E.164."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return phone_number(value)
+        except PhoneNumberError as error:
+            raise ma.ValidationError(Message(error.message)) from None

@@ -46,7 +46,9 @@ CONSOLES = {  # each role's pages, beyond the case and contact pages
                    "/break-glass/reviews", "/students", "/students/new"],
     "liaison": ["/", "/portal/hospital"],
     "reporter": ["/", "/school"],
-    "admin": ["/", "/admin/users", "/admin/import", "/students", "/students/new",
+    "admin": ["/", "/admin/users", "/admin/import", "/admin/district",
+              "/admin/district/centres/new", "/admin/district/schools/new",
+              "/admin/district/hospitals/new", "/students", "/students/new",
               "/students?page=2"],
 }
 
@@ -344,3 +346,57 @@ def test_every_alert_kind_shows_on_the_consoles_with_a_link_to_its_record(
 def test_an_alert_kind_nobody_declared_is_refused():
     with pytest.raises(ValueError, match="undeclared alert kind"):
         Alert(recipient_id=1, kind="something_new")
+
+
+def test_every_district_page_renders_with_every_kind_of_organisation_and_unit(ctx, world,
+                                                                              browsers):
+    """Centres with and without numbers and backup line; a school of every kind (and of
+    none) with every kind of unit and designated hospitals; a hospital of every category
+    (and of none) with and without a green channel; teams with and without members."""
+    from crisisline.accounts.models import (HospitalKind, HotlineNumber, Organisation, OrgKind,
+                                            SchoolKind, SchoolUnit, UnitKind)
+    from crisisline.district import services
+    o = world.orgs
+    with ctx() as db:
+        full_centre = Organisation(code="R-C1", name="中心", kind=OrgKind.HOTLINE_CENTRE,
+                                   backup_line="+8612356000", numbers=[
+                                       HotlineNumber(number="+8613800000001"),
+                                       HotlineNumber(number="+861012345678")])
+        db.add(full_centre)
+        hospitals = [Organisation(code=f"R-H{n}", name=f"医院{n}", kind=OrgKind.HOSPITAL,
+                                  hospital_kind=kind, centre_id=o["A"].id if n % 2 else None,
+                                  green_channel_phone="+8613900000000" if n % 2 else None)
+                     for n, kind in enumerate([*HospitalKind, None])]
+        schools = [Organisation(code=f"R-S{n}", name=f"学校{n}", kind=OrgKind.SCHOOL,
+                                school_kind=kind, centre_id=o["A"].id)
+                   for n, kind in enumerate([*SchoolKind, None])]
+        db.add_all(hospitals + schools)
+        db.flush()
+        schools[0].designated_hospitals = hospitals[:2]
+        top = {kind: SchoolUnit(school_id=schools[0].id, kind=kind, name=kind.value)
+               for kind in (UnitKind.DEPARTMENT, UnitKind.GRADE, UnitKind.BUILDING)}
+        db.add_all(top.values())
+        db.flush()
+        db.add_all([SchoolUnit(school_id=schools[0].id, kind=UnitKind.CLASS, name="1班",
+                               parent_id=top[UnitKind.DEPARTMENT].id),
+                    SchoolUnit(school_id=schools[0].id, kind=UnitKind.DORMITORY, name="302",
+                               parent_id=top[UnitKind.BUILDING].id),
+                    SchoolUnit(school_id=schools[0].id, kind=UnitKind.DORMITORY,
+                               name="旧宿舍", parent_id=None)])  # from before buildings
+        assert {kind for kind in UnitKind} <= {unit.kind for unit in db.scalars(
+            select(SchoolUnit).where(SchoolUnit.school_id == schools[0].id))}
+        empty_team = services.create_team(full_centre.id, "空组")
+        db.commit()
+        codes = {"centres": [full_centre.code, o["B"].code],
+                 "schools": [school.code for school in schools] + [o["S"].code],
+                 "hospitals": [hospital.code for hospital in hospitals]}
+        teams = [empty_team.id, db.scalar(select(Team.id).where(Team.centre_id == o["A"].id))]
+    admin = browsers["admin"]
+    index = get(admin, "/admin/district")
+    for kinds, listed in codes.items():
+        for code in listed:
+            assert code in index
+            get(admin, f"/admin/district/{kinds}/{code}")
+    assert "302" in get(admin, f"/admin/district/schools/{codes['schools'][0]}")
+    for team_id in teams:
+        get(admin, f"/admin/district/teams/{team_id}")

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from casework.models import Case
 from casework.workflow import HANDLERS
 from crisisline.access.models import BreakGlassGrant
+from crisisline.accounts.models import SchoolUnit, Team, UnitKind
 from crisisline.database import utcnow
 from crisisline.i18n import field_label
 from crisisline.validation import MAX_JSON_DEPTH
@@ -76,7 +77,9 @@ def ids(world, ctx):
     r = world.records
     return {"case_id": r["team_case"].id, "contact_id": r["contact"].id, "grant_id": 1,
             "referral_id": r["referral_transfer"].id, "record_id": r["team_case"].id,
-            "document_id": 1, "offer_id": 1, "alert_id": 1, "event": "dispatch"}
+            "document_id": 1, "offer_id": 1, "alert_id": 1, "event": "dispatch",
+            "code": world.orgs["A"].code, "unit_id": 1, "team_id": 1,
+            "username": world.users["counselor"].username}
 
 
 def _operations(spec: dict, ids: dict):
@@ -221,6 +224,8 @@ def every_form_on_show(world, ctx):
         db.add(BreakGlassGrant(user_id=u["counselor"].id, object_type="case",
                                object_id=r["case_b"].id, reason="学生有生命危险，需要立即查看",
                                expires_at=utcnow() + timedelta(minutes=30)))
+        db.add(SchoolUnit(school_id=world.orgs["S"].id, kind=UnitKind.GRADE, name="初一"))
+        world.team_id = db.scalar(select(Team.id).where(Team.centre_id == world.orgs["A"].id))
         db.add(BreakGlassGrant(user_id=u["counselor"].id, object_type="case",  # shut
                                object_id=r["transfer_case"].id, reason="学生有生命危险需要立即查看",
                                expires_at=utcnow(), reviewed_by_id=u["supervisor"].id,
@@ -244,6 +249,13 @@ def _pages(world) -> list[tuple[str | None, str]]:
              ("reporter", "/school"), ("liaison", "/portal/hospital"),
              ("admin", "/students/new"), ("admin", f"/students/{r['student'].id}/edit"),
              ("counselor", f"/students/{r['student'].id}/edit")]
+    o = world.orgs
+    pages += [("admin", f"/admin/district/{kinds}/new")
+              for kinds in ("centres", "schools", "hospitals")]
+    pages += [("admin", "/admin/district/centres/" + o["A"].code),
+              ("admin", "/admin/district/schools/" + o["S"].code),
+              ("admin", "/admin/district/hospitals/" + o["H1"].code),
+              ("admin", f"/admin/district/teams/{world.team_id}")]
     return pages
 
 

@@ -113,6 +113,8 @@ class Organisation(Base):
 
     @hotline_number.setter
     def hotline_number(self, number: str | None) -> None:
+        if number == self.hotline_number:  # a new row for the same number would collide
+            return
         others = [kept for kept in self.numbers[1:] if kept.number != number]
         self.numbers = ([HotlineNumber(number=number)] if number else []) + others
 

@@ -11,8 +11,9 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
-from crisisline.i18n import (CONTACT_STATUS_LABELS, EVENT_LABELS, OUTCOME_LABELS, RISK_LABELS,
-                             ROLE_LABELS, STATE_LABELS, field_label)
+from crisisline.i18n import (CONTACT_STATUS_LABELS, EVENT_LABELS, HOSPITAL_KIND_LABELS,
+                             ORG_KIND_LABELS, OUTCOME_LABELS, RISK_LABELS, ROLE_LABELS,
+                             SCHOOL_KIND_LABELS, STATE_LABELS, UNIT_KIND_LABELS, field_label)
 
 ACTION_LABELS = {
     "access.denied": _l("Access refused"),
@@ -24,6 +25,13 @@ ACTION_LABELS = {
     "api_token.revoke": _l("Revoked an API token"),
     "auth.login_throttled": _l("Sign-in slowed after repeated failures"),
     "organisation.create": _l("Created an organisation"),
+    "organisation.update": _l("Changed an organisation"),
+    "school_unit.create": _l("Added a school unit"),
+    "school_unit.rename": _l("Renamed a school unit"),
+    "school_unit.remove": _l("Removed a school unit"),
+    "team.create": _l("Created a team"), "team.rename": _l("Renamed a team"),
+    "team.remove": _l("Removed a team"), "team.member_add": _l("Added a team member"),
+    "team.member_remove": _l("Removed a team member"),
     "demo.seed": _l("Loaded the demo data"),
     "presence.change": _l("Changed duty status"),
     "presence.away": _l("Set away after missed offers"),
@@ -61,7 +69,6 @@ ACTION_LABELS = {
     "student.move": _l("Moved a student to another school"),
     "student.search": _l("Searched the students"),
     "student.pick": _l("Looked up students to choose one"),
-    "school_unit.create": _l("Created a school unit"),
     "referral.list": _l("Listed referrals"),
 }
 READ_LABEL = _l("Viewed")
@@ -76,7 +83,7 @@ OBJECT_LABELS = {
     "guardian_contact_attempt": _l("Attempt to reach the guardian"),
     "deadline": _l("Deadline"), "alert": _l("Alert"), "callback_attempt": _l("Callback attempt"),
     "contact_message": _l("Message"), "case_history": _l("Case history"),
-    "schoolunit": _l("School unit"),
+    "school_unit": _l("School unit"), "team": _l("Team"),
 }
 
 CHANGE_LABELS = {
@@ -96,6 +103,7 @@ CHANGE_LABELS = {
     "due_at": _l("Due at"), "limit": _l("Limit reached"),
     "wait_seconds": _l("Wait (seconds)"), "missed_offers": _l("Offers missed in a row"),
     "prefix": _l("Token prefix"), "sha256": _l("File checksum (SHA-256)"),
+    "hospital_kind": _l("Hospital category"),
     "records": _l("Records"), "file": _l("File"), "created": _l("New"),
     "updated": _l("Changed"), "unchanged": _l("Unchanged"),
     "student_ids": _l("Students"), "referral_ids": _l("Referrals"),
@@ -104,6 +112,8 @@ CHANGE_LABELS = {
 VALUE_LABELS = {
     "state": STATE_LABELS, "risk_level": RISK_LABELS, "role": ROLE_LABELS,
     "status": CONTACT_STATUS_LABELS, "outcome": OUTCOME_LABELS,
+    "kind": {**ORG_KIND_LABELS, **UNIT_KIND_LABELS}, "school_kind": SCHOOL_KIND_LABELS,
+    "hospital_kind": HOSPITAL_KIND_LABELS,
     "via": {"break_glass": _l("emergency access"), "history": _l("case history"),
             "notes": _l("case notes")},
     "records": {"organisations": _l("Organisations"), "users": _l("Users"),

@@ -54,7 +54,7 @@ def test_a_gbk_file_of_students_makes_their_files_units_and_guardians(ctx, world
         assert (chen.name, chen.gender, chen.birth_date) == ("陈一", Gender.MALE,
                                                              datetime.date(2012, 3, 4))
         assert chen.class_unit.path == "七年级/1班"
-        assert chen.class_unit.parent.kind == UnitKind.GRADE
+        assert chen.class_unit.parent.kind == UnitKind.DEPARTMENT  # S has no kind: a 院系
         assert chen.dormitory_unit.path == "3号楼/201"
         assert chen.dormitory_unit.parent.kind == UnitKind.BUILDING
         assert [(g.name, g.relation, g.phone) for g in chen.guardians] == [

@@ -292,19 +292,19 @@ def test_pickers_find_students_staff_and_hospitals_by_name(api, ctx, world):
     assert picked[0]["label"] == "学生甲 · S"
     assert entries(ctx, "student.pick")
     case_id = world.records["team_case"].id
-    owners = counselor.get("/api/staff/pick", purpose="plan_owner", case_id=case_id,
+    owners = counselor.get("/api/staff/pick", purpose="plan_owner", case=case_id,
                            q="counselor").json["items"]
     # centre B's outsider_counselor is not of this case's centre
     assert {item["label"] for item in owners} == {"counselor · 值班心理咨询师",
                                                   "owner_counselor · 值班心理咨询师"}
-    escorts = counselor.get("/api/staff/pick", purpose="escort", case_id=case_id,
+    escorts = counselor.get("/api/staff/pick", purpose="escort", case=case_id,
                             q="reporter").json["items"]
     assert {item["label"] for item in escorts} == {"reporter · 学校信息员",
                                                    "other_reporter · 学校信息员"}
-    hospitals = counselor.get("/api/hospitals/pick", q="H", case_id=case_id).json["items"]
+    hospitals = counselor.get("/api/hospitals/pick", q="H", case=case_id).json["items"]
     assert {item["label"] for item in hospitals} == {"H1", "H2"}
     assert api("volunteer").get("/api/staff/pick", purpose="escort",
-                                case_id=case_id).status_code in (403, 404)
+                                case=case_id).status_code in (403, 404)
 
 
 def test_a_volunteer_escalates_a_contact_about_a_student_found_by_search(api, ctx, world):
@@ -319,7 +319,7 @@ def test_a_volunteer_escalates_a_contact_about_a_student_found_by_search(api, ct
         db.add_all([contact, unknown])
         db.commit()
     volunteer = api("volunteer")
-    found = volunteer.get("/api/students/pick", q="学生甲", contact_id=contact.id).json["items"]
+    found = volunteer.get("/api/students/pick", q="学生甲", contact=contact.id).json["items"]
     assert [item["id"] for item in found] == [world.records["student"].id]
     case = volunteer.post(f"/api/contacts/{contact.id}/escalate",
                           {"summary": "来电学生", "student_id": found[0]["id"]})

@@ -29,6 +29,7 @@ BENCHMARKS = {
     "durable_deadlines": "bench.deadlines",
     "case_search": "bench.search",
     "memory": "bench.memory",
+    "student_import": "bench.student_import",
 }
 TIMEOUT_S = {"quick": 15 * 60, "full": 90 * 60}  # a benchmark that hangs is ended
 

@@ -13,7 +13,7 @@ from casework.schemas import (AlertOut, AssignIn, CaseDetail, CaseFilters, CaseO
                               DischargeIn, DocumentIn, DocumentOut, EventRequest, FollowUpIn,
                               FollowUpOut, GuardianAttemptIn, GuardianAttemptOut, HistoryOut,
                               LiaisonCaseView, NoteIn, NoteOut, OpenCase, ReferralOut,
-                              SchoolReportIn, SchoolReportOut, StudentOut)
+                              SchoolReportIn, SchoolReportOut)
 from crisisline import audit
 from crisisline.access.rules import visible
 from crisisline.access.services import open_record
@@ -242,4 +242,3 @@ def _read(path: str, object_type: str, schema):
 
 _read("/referrals/<int:record_id>", "referral", ReferralOut)
 _read("/school-reports/<int:record_id>", "school_report", SchoolReportOut)
-_read("/students/<int:record_id>", "student", StudentOut)

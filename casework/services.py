@@ -79,8 +79,11 @@ def _refuse_second_case(student_id: int | None, *, but: int | None = None) -> No
 
 
 def open_case(actor: User, *, source: str, risk_level: str, summary: str = "",
-              student_id: int | None = None, owner_id: int | None = None) -> Case:
-    """Open a case in ``reported`` at the actor's centre, for its on-duty team."""
+              student_id: int | None = None, owner_id: int | None = None,
+              student_not_identified: bool = False) -> Case:
+    """Open a case in ``reported`` at the actor's centre, for its on-duty team; without a
+    student, ``student_not_identified`` records that nobody could tell who they are (the
+    opening step's record says so)."""
     errors = {}
     if actor.role not in (Role.VOLUNTEER, Role.COUNSELOR, Role.SUPERVISOR):
         raise Forbidden(_l("only hotline staff open cases"))
@@ -98,6 +101,9 @@ def open_case(actor: User, *, source: str, risk_level: str, summary: str = "",
     if owner_id is not None and (owner is None or owner.role != Role.COUNSELOR
                                  or centre_ids[0] not in owner.centre_ids):
         errors["owner_id"] = _l("must be a counselor of your centre")
+    if student_id is not None and student_not_identified:
+        errors["student_not_identified"] = _l("choose a student, or say that the student "
+                                              "was not identified: not both")
     if errors:
         raise InvalidInput(errors)
     _refuse_second_case(student_id)
@@ -113,7 +119,9 @@ def open_case(actor: User, *, source: str, risk_level: str, summary: str = "",
     db.flush()
     db.add(CaseHistory(case_id=case.id, event="open", from_state=None,
                        to_state=case.state, actor_id=actor.id,
-                       data={"source": source, "risk_level": risk_level}))
+                       data={"source": source, "risk_level": risk_level,
+                             **({"student_not_identified": True}
+                                if student_not_identified else {})}))
     if student is not None:  # who opened a case on whom: the student's file opens with it
         audit.record("student.open_case", student, changes={"case_id": {"new": case.id}})
     announce(case)

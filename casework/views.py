@@ -11,16 +11,18 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
 
-from casework import alerts, deadlines, services
+from casework import alerts, deadlines, people, services, students
 from casework.forms import event_data, event_form
 from casework.models import (Case, CaseDocument, DocumentKind, FollowUpContact, FollowUpKind,
                              Referral, SchoolReport, Student)
 from casework.picture import workflow_svg
+from casework import workflow
 from casework.workflow import HANDLERS
-from crisisline.access.rules import visible
+from crisisline.access.rules import EDIT, VIEW, can, visible
 from crisisline.access.services import open_record, pending_reviews
+from crisisline import audit
 from crisisline.audit.services import verify_since_last_check
-from crisisline.accounts.models import Organisation, OrgKind, Role
+from crisisline.accounts.models import Organisation, OrgKind, Role, Team
 from crisisline.accounts.security import require_role
 from crisisline.database import db
 from crisisline.errors import Conflict, InvalidInput
@@ -34,6 +36,34 @@ from hotline.wallboard import wallboard
 blueprint = Blueprint("casework", __name__, template_folder="templates")
 blueprint.add_app_template_global(alerts.label, "alert_label")
 blueprint.add_app_template_global(alerts.about, "alert_about")
+blueprint.add_app_template_global(people.user_name, "user_name")
+blueprint.add_app_template_global(people.history_details, "history_details")
+blueprint.add_app_template_global(students.age, "student_age")
+
+
+@blueprint.app_template_global("history_step_label")
+def history_step_label(event: str) -> str:
+    """A history row's step: a workflow event, or the case's opening or assignment."""
+    return {"open": _("Case opened"), "assign": _("Case assigned")}.get(event) \
+        or str(EVENT_LABELS.get(event, event))
+
+
+@blueprint.app_template_global("picked_label")
+def picked_label(field: str, raw: str) -> str:
+    """The name a picker shows for the id a refused form sent back (never a student the
+    reader may not pick)."""
+    value = _number(raw)
+    if value is None:
+        return ""
+    if field == "hospital_id":
+        hospital = db.get(Organisation, value)
+        return hospital.name if hospital is not None and hospital.kind == OrgKind.HOSPITAL else ""
+    if field == "student_id":
+        on_contact = request.endpoint in ("hotline.contact_page", "hotline.escalate")
+        contact_id = _number(str(request.view_args.get("record_id"))) if on_contact else None
+        student = students.pickable(current_user, value, contact_id)
+        return students.label(student) if student is not None else ""
+    return people.user_name(value) if field.endswith("_id") else ""
 
 
 def _latest(model, limit: int = 50):
@@ -95,23 +125,30 @@ def file_report():
 @blueprint.route("/portal/hospital")
 @require_role(Role.HOSPITAL_LIAISON)
 def liaison_home():
-    return render_template("casework/liaison_home.html", referrals=_latest(Referral))
+    referrals = _latest(Referral)
+    if referrals:  # each shows the student who is coming: a list of sensitive records
+        audit.record("referral.list", object_type="referral", changes={
+            "referral_ids": {"new": [referral.id for referral in referrals]}})
+        db.commit()
+    return render_template("casework/liaison_home.html", referrals=referrals)
 
 
 @blueprint.route("/school")
 @require_role(Role.REPORTER)
 def reporter_home():
-    # only the students this reporter has reported on: others are named by student number
-    students = db.scalars(select(Student).where(Student.id.in_(
-        select(SchoolReport.student_id).where(SchoolReport.reported_by_id == current_user.id)))
+    # only the students this reporter has reported on and who are still at their school (one
+    # who moved school took the file along): others are named by student number
+    pupils = db.scalars(select(Student).where(Student.id.in_(
+        select(SchoolReport.student_id).where(SchoolReport.reported_by_id == current_user.id)),
+        Student.school_id.in_(current_user.organisation_ids(OrgKind.SCHOOL)))
         .order_by(Student.student_number)).all()
     monitored = set(db.scalars(select(Case.student_id).where(
-        Case.daily_reports.is_(True), Case.student_id.in_([s.id for s in students]))))
+        Case.daily_reports.is_(True), Case.student_id.in_([s.id for s in pupils]))))
     # the state of the cases this reporter reported, by student
     cases = {case.student_id: case for case in db.scalars(
         visible(current_user, Case).order_by(Case.id))}
     return render_template("casework/reporter_home.html", reports=_latest(SchoolReport),
-                           students=students, monitored=monitored, cases=cases)
+                           students=pupils, monitored=monitored, cases=cases)
 
 
 @blueprint.route("/cases/<int:record_id>")
@@ -167,7 +204,15 @@ def case_follow_up(record_id: int):
 def case_guardian_attempt(record_id: int):
     return _act(record_id, "guardian_attempt", lambda: services.record_guardian_attempt(
         current_user, record_id, reached="reached" in request.form,
-        note=request.form.get("note", "")))
+        note=request.form.get("note", ""), guardian_id=_number(request.form.get("guardian_id"))))
+
+
+@blueprint.route("/cases/<int:record_id>/assign", methods=["POST"])
+@require_role(Role.SUPERVISOR)
+def assign_case(record_id: int):
+    return _act(record_id, "assign", lambda: services.assign(
+        current_user, record_id, owner_id=_number(request.form.get("owner_id")),
+        version=_number(request.form.get("version"))))
 
 
 @blueprint.route("/cases/<int:record_id>/documents", methods=["POST"])
@@ -202,9 +247,22 @@ def _render_case(case: Case, errors: list[str] | None = None, failed: str | None
     events = services.allowed_events(current_user, case)
     if current_user.role == Role.HOSPITAL_LIAISON:  # the arrival, not the case file
         return render_template("casework/liaison_case.html", case=case, errors=errors or [],
+                               referral=workflow.current_referral(case) if case.referrals
+                               else None,
                                events={event: event_form(event) for event in events})
+    pickers = {
+        "plan_owner_id": url_for("students_api.pick_staff", purpose="plan_owner",
+                                 case=case.id),
+        "escort_id": url_for("students_api.pick_staff", purpose="escort", case=case.id),
+        "hospital_id": url_for("students_api.pick_hospitals", case=case.id)}
+    may_assign = current_user.role == Role.SUPERVISOR and can(current_user, EDIT, case)
     return render_template(
-        "casework/case.html", case=case, picture=Markup(_picture(case)),
+        "casework/case.html", case=case, picture=Markup(_picture(case)), pickers=pickers,
+        team=db.get(Team, case.team_id) if case.team_id else None,
+        student=case.student,
+        may_read_student=case.student is not None and can(current_user, VIEW, case.student),
+        assign_url=url_for("students_api.pick_staff", purpose="assignee", case=case.id)
+        if may_assign else None,
         events={event: event_form(event) for event in events}, errors=errors or [],
         failed=failed, deadlines=deadlines.pending(case),
         documents=db.scalars(select(CaseDocument).where(CaseDocument.case_id == case.id)

@@ -92,6 +92,8 @@ class ReferToHospital(_Strict):
     danger_to_others = ma.fields.Boolean(load_default=False)
     guardian_refused = ma.fields.Boolean(load_default=False)
     police_reference = ma.fields.String(load_default=None)
+    # who goes with the student (the hospital calls them on arrival)
+    escort_id = ma.fields.Integer(load_default=None, strict=True)
 
 
 class HomeSupervision(_Strict):
@@ -229,13 +231,32 @@ def refer_to_hospital(case: Case, data: dict, actor: User) -> None:
             problems["police_reference"] = _l("the police case or call reference is required")
         if problems:
             raise InvalidInput(problems)
+    escort = _escort(case, data.get("escort_id"))
     case.hospital_id, case.legal_basis = hospital.id, basis
     case.danger_to_others = case.danger_to_others or data["danger_to_others"]
-    case.referrals.append(Referral(hospital_id=hospital.id))  # the rules read the list
+    case.referrals.append(Referral(hospital_id=hospital.id,  # the rules read the list
+                                   escort_id=escort.id if escort else None))
     deadlines.settle(case, "guardian_reached",
                      status=DeadlineStatus.MET if basis == "guardian_consent"
                      else DeadlineStatus.CANCELLED)
     deadlines.schedule(case, "hospital_arrival")
+
+
+ESCORT_ROLES = (Role.VOLUNTEER, Role.COUNSELOR, Role.SUPERVISOR, Role.REPORTER)
+
+
+def _escort(case: Case, escort_id: int | None) -> User | None:
+    """The staff member who accompanies the student: someone active of the case's centre
+    or of the student's school, whose phone the hospital's liaison is shown."""
+    if escort_id is None:
+        return None
+    escort = db.get(User, escort_id)
+    places = {case.centre_id} | ({case.student.school_id} if case.student else set())
+    if escort is None or not escort.is_active or escort.role not in ESCORT_ROLES \
+            or not escort.organisation_ids() & places:
+        _fail(escort_id=_l("must be an active staff member of this case's centre or of the "
+                           "student's school"))
+    return escort
 
 
 def _require_guardian_unreachable(case: Case) -> None:

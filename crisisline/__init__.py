@@ -98,6 +98,8 @@ def create_app(config: Mapping | None = None, *, environ: Mapping[str, str] | No
 def _register_blueprints(app: Flask) -> None:
     from casework.api import blueprint as casework_api
     from crisisline.accounts.api import blueprint as accounts_api
+    from casework.student_api import blueprint as students_api
+    from casework.student_views import blueprint as student_pages
     from casework.views import blueprint as casework_pages
     from crisisline.access.views import api_blueprint as access_api
     from crisisline.access.views import blueprint as access_pages
@@ -112,9 +114,11 @@ def _register_blueprints(app: Flask) -> None:
     from hotline.views import blueprint as hotline_pages
 
     for blueprint in (accounts_pages, access_pages, audit_pages, district_pages, import_pages,
-                      hotline_pages, casework_pages, twilio_webhooks, student_chat):
+                      hotline_pages, casework_pages, student_pages, twilio_webhooks,
+                      student_chat):
         app.register_blueprint(blueprint)
-    for blueprint in (access_api, district_api, hotline_api, casework_api, accounts_api):
+    for blueprint in (access_api, district_api, hotline_api, casework_api, accounts_api,
+                      students_api):
         api.register_blueprint(blueprint)
 
 

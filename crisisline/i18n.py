@@ -34,7 +34,7 @@ EVENT_LABELS = {
 }
 FIELD_LABELS = {
     "risk_level": _l("Risk level"), "support_plan": _l("One-person support plan"),
-    "plan_owner_id": _l("Plan owner (user id)"), "responder": _l("Named responder"),
+    "plan_owner_id": _l("Plan owner"), "responder": _l("Named responder"),
     "emergency_services": _l("Emergency services called"), "reason": _l("Reason"),
     "arrived_at": _l("Arrival time"), "watcher": _l("Person keeping continuous watch"),
     "hospital_id": _l("Designated hospital"), "legal_basis": _l("Legal basis"),
@@ -87,6 +87,22 @@ FIELD_LABELS = {
     "credential": _l("How they sign in first"), "totp_code": _l("Verification code"),
     "current_password": _l("Current password"), "new_password": _l("New password"),
     "new_password_again": _l("New password again"),
+    # students (casework.students) and the pickers
+    "gender": _l("Gender"), "birth_date": _l("Date of birth"),
+    "school_id": _l("School"), "class_unit_id": _l("Class"),
+    "dormitory_unit_id": _l("Dormitory"), "guardians": _l("Guardians"),
+    "special_groups": _l("Special groups"),
+    **{f"guardian{n}_{part}": label for n in (1, 2, 3) for part, label in (
+        ("name", _l("Guardian %(n)d: name", n=n)),
+        ("relation", _l("Guardian %(n)d: relation", n=n)),
+        ("phone", _l("Guardian %(n)d: phone", n=n)))},
+    "student_not_identified": _l("Student not identified"),
+    "escort_id": _l("Accompanying staff member"), "purpose": _l("Purpose"),
+    "contact": _l("Contact"), "q": _l("Search"),
+    "page": _l("Page"), "per_page": _l("Per page"),
+    # the students import's columns (casework.imports)
+    "school_code": _l("School code"), "department": _l("Department or grade"),
+    "class_name": _l("Class"), "dormitory": _l("Dormitory"),
 }
 CHOICE_LABELS = {
     "low": _l("Low"), "moderate": _l("Moderate"), "high": _l("High"), "imminent": _l("Imminent"),
@@ -192,6 +208,14 @@ CREDENTIAL_LABELS = {"link": _l("A one-time sign-in link (valid 24 hours)"),
                      "password": _l("A temporary password (changed at first sign-in)")}
 REPORT_KIND_LABELS = {"at_risk": _l("Student at risk"), "daily": _l("Daily report"),
                       "zero": _l("Zero report")}
+GENDER_LABELS = {"male": _l("Male"), "female": _l("Female")}
+SPECIAL_GROUP_LABELS = {  # casework.models.SpecialGroup
+    "left_behind": _l("Left-behind child"), "migrant": _l("Migrant child"),
+    "orphaned": _l("Orphaned or without a de facto carer"), "disabled": _l("Disability"),
+    "low_income": _l("Family in financial difficulty"),
+}
+TIMELINE_LABELS = {"case": _l("Case"), "contact": _l("Hotline contact"),
+                   "school_report": _l("School report"), "follow_up": _l("Follow-up")}
 # the district (accounts.models: OrgKind, SchoolKind, HospitalKind, UnitKind)
 ORG_KIND_LABELS = {"hotline_centre": _l("Hotline centre"), "school": _l("School"),
                    "hospital": _l("Hospital")}
@@ -271,6 +295,9 @@ def template_globals() -> dict:
             "contact_status_label": labeller(CONTACT_STATUS_LABELS),
             "wrap_up_label": labeller(WRAP_UP_LABELS),
             "record_label": labeller(RECORD_LABELS),
+            "gender_label": labeller(GENDER_LABELS),
+            "group_label": labeller(SPECIAL_GROUP_LABELS),
+            "timeline_label": labeller(TIMELINE_LABELS),
             "org_kind_label": labeller(ORG_KIND_LABELS),
             "school_kind_label": labeller(SCHOOL_KIND_LABELS),
             "hospital_kind_label": labeller(HOSPITAL_KIND_LABELS),

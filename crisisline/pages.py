@@ -50,3 +50,13 @@ def typed_list(action: str, name: str, default=()) -> list:
     if request.method == "POST" and request.path == action:
         return request.form.getlist(name)
     return list(default)
+
+
+def form_id(raw: str | None) -> int | None:
+    """A form's record number (a picker's hidden value), or None: never a 500 for '²' or a
+    30-digit value."""
+    try:
+        value = int(raw or "")
+    except ValueError:
+        return None
+    return value if 0 < value < 2**31 else None

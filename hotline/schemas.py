@@ -69,3 +69,5 @@ class ScreenIn(ma.Schema):
 
 class EscalateIn(ma.Schema):
     summary = ma.fields.String(load_default="")
+    # the student found by search (GET /api/students/pick?contact=…); none: not identified
+    student_id = ma.fields.Integer(load_default=None, strict=True)

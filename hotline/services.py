@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from casework import services as casework_services
+from casework import services as casework_services, students
 from casework.models import Case, RiskLevel
 from crisisline import audit
 from crisisline.access.rules import EDIT, can
@@ -64,22 +64,31 @@ def risk_words(contact: Contact) -> list[tuple[dict, ContactMessage]]:
             if message.inbound and message.triage for match in message.triage["matches"]]
 
 
-def escalate(actor, contact_id: int, summary: str = "") -> Case:
-    """A high-risk contact becomes a crisis case in ``reported`` for the on-duty team."""
+def escalate(actor, contact_id: int, summary: str = "", *,
+             student_id: int | None = None) -> Case:
+    """A high-risk contact becomes a crisis case in ``reported`` for the on-duty team, about
+    the student the person found by search (``student_id``); without one, the case records
+    that the student was not identified."""
     contact = _handled_contact(actor, contact_id)
     if contact.case_id is not None:
         raise Conflict(_l("this contact is already linked to case #%(case)d", case=contact.case_id),
                        case_id=contact.case_id)
+    problems = {}
     if contact.risk_level not in RISKY:
-        raise InvalidInput({"risk_level": _l("screen the contact as high risk before "
-                                                "escalating")})
+        problems["risk_level"] = _l("screen the contact as high risk before escalating")
+    if student_id is not None and students.pickable(actor, student_id, contact.id) is None:
+        problems["student_id"] = _l("no such student at a school your centre serves")
+    if problems:
+        raise InvalidInput(problems)
     case = casework_services.open_case(
         actor, source="hotline_contact", risk_level=contact.risk_level.value,
         summary=summary or f"热线来电升级（{contact.channel.value}, C-SSRS "
-                           f"{contact.risk_level.value}）")
+                           f"{contact.risk_level.value}）", student_id=student_id,
+        student_not_identified=student_id is None)
     db.flush()
     contact.case_id = case.id
-    audit.record("contact.escalate", contact, changes={"case_id": {"new": case.id}})
+    audit.record("contact.escalate", contact, changes={
+        "case_id": {"new": case.id}, "student_id": {"new": student_id}})
     return case
 
 

@@ -12,7 +12,7 @@ from crisisline.access.services import open_record
 from crisisline.accounts.models import Role
 from crisisline.accounts.security import require_role
 from crisisline.database import db
-from crisisline.pages import save
+from crisisline.pages import form_id, save
 from hotline import cssrs, routing, services
 from hotline.wallboard import wallboard
 from hotline.models import Contact
@@ -87,7 +87,8 @@ def api_screen(data, contact_id: int):
 @api_blueprint.response(201, CaseOut)
 @login_required
 def api_escalate(data, contact_id: int):
-    case = services.escalate(current_user, contact_id, data["summary"])
+    case = services.escalate(current_user, contact_id, data["summary"],
+                             student_id=data["student_id"])
     db.commit()
     return case
 
@@ -106,7 +107,8 @@ def screen(record_id: int):
 @blueprint.route("/contacts/<int:record_id>/escalate", methods=["POST"])
 @login_required
 def escalate(record_id: int):
-    if save(lambda: services.escalate(current_user, record_id, request.form.get("summary", "")),
+    if save(lambda: services.escalate(current_user, record_id, request.form.get("summary", ""),
+                                      student_id=form_id(request.form.get("student_id"))),
             _l("A crisis case was opened for the on-duty counselors.")) is None:
         return _refused(record_id)
     return redirect(url_for("hotline.contact_page", record_id=record_id))

@@ -24,11 +24,12 @@ from sqlalchemy import inspect, select
 from casework import alerts
 from casework.models import (DEADLINE_KINDS, Alert, Case, CaseDocument, CaseHistory, CaseNote,
                              CaseSource, Deadline, DeadlineStatus, DocumentKind,
-                             FollowUpContact, FollowUpKind, Guardian, GuardianContactAttempt,
-                             Referral, ReportKind, RiskLevel, SchoolReport, Student)
+                             FollowUpContact, FollowUpKind, Gender, Guardian,
+                             GuardianContactAttempt, Referral, ReportKind, RiskLevel,
+                             SchoolReport, SpecialGroup, Student)
 from crisisline import audit
 from crisisline.access.models import BreakGlassGrant
-from crisisline.accounts.models import Team
+from crisisline.accounts.models import SchoolUnit, Team, UnitKind
 from crisisline.database import utcnow
 from crisisline.i18n import DELIVERY_LABELS, WRAP_UP_LABELS
 from hotline.cssrs import QUESTIONS
@@ -40,20 +41,22 @@ from tests.world import PASSWORD
 
 CONSOLES = {  # each role's pages, beyond the case and contact pages
     "volunteer": ["/", "/console/volunteer"],
-    "counselor": ["/", "/console/counselor"],
+    "counselor": ["/", "/console/counselor", "/students", "/students?q=学生"],
     "supervisor": ["/", "/console/supervisor", "/console/supervisor/wallboard", "/audit",
-                   "/break-glass/reviews"],
+                   "/break-glass/reviews", "/students", "/students/new"],
     "liaison": ["/", "/portal/hospital"],
     "reporter": ["/", "/school"],
     "admin": ["/", "/admin/users", "/admin/import", "/admin/district",
               "/admin/district/centres/new", "/admin/district/schools/new",
-              "/admin/district/hospitals/new"],
+              "/admin/district/hospitals/new", "/students", "/students/new",
+              "/students?page=2"],
 }
 
 
 @dataclass
 class Everything:
     cases: list[int] = field(default_factory=list)
+    students: list[int] = field(default_factory=list)
     contacts: list[int] = field(default_factory=list)
     deadlines: dict[str, int] = field(default_factory=dict)  # a fired one of each kind
 
@@ -182,6 +185,32 @@ def build_everything(db, world) -> Everything:
                          expires_at=now + timedelta(seconds=20)))
             db.flush()
 
+    # a student with everything (units, gender, every special group) and one with nothing
+    grade = SchoolUnit(school_id=o["S"].id, kind=UnitKind.GRADE, name="七年级")
+    building = SchoolUnit(school_id=o["S"].id, kind=UnitKind.BUILDING, name="3号楼")
+    db.add_all([grade, building])
+    db.flush()
+    klass = SchoolUnit(school_id=o["S"].id, kind=UnitKind.CLASS, name="1班", parent=grade)
+    room = SchoolUnit(school_id=o["S"].id, kind=UnitKind.DORMITORY, name="201", parent=building)
+    db.add_all([klass, room])
+    db.flush()
+    for gender in Gender:
+        student = Student(school_id=o["S"].id, student_number=f"F-{gender.value}",
+                          name="全信息", gender=gender, birth_date=date(2011, 5, 6),
+                          class_unit_id=klass.id, dormitory_unit_id=room.id,
+                          guardians=[Guardian(name="家长", relation="父亲",
+                                              phone="+8613900000001")])
+        student.special_groups = list(SpecialGroup)
+        db.add(student)
+        db.flush()
+        made.students.append(full(student).id)
+    bare_student = Student(school_id=o["S"].id, student_number="F-none", name="无信息")
+    db.add(bare_student)
+    db.flush()
+    made.students += [bare(bare_student).id, world.records["student_b"].id,
+                      *db.scalars(select(Case.student_id).where(Case.id.in_(made.cases),
+                                                                 Case.student_id.is_not(None)))]
+
     for kind in ReportKind:
         db.add_all([SchoolReport(school_id=o["S"].id, student_id=world.records["student"].id,
                                  reported_by_id=u["reporter"].id, kind=kind,
@@ -246,6 +275,16 @@ def test_every_case_and_contact_page_renders_for_every_role(everything, browsers
         assert "<svg" in get(browsers["supervisor"], f"/cases/{case_id}/workflow.svg")
     for contact_id in everything.contacts:
         get(browsers["supervisor"], f"/contacts/{contact_id}/transcript")
+
+
+def test_every_student_page_renders_for_every_role(everything, browsers):
+    for student_id in everything.students:
+        get(browsers["admin"], f"/students/{student_id}")  # an admin keeps every profile
+        get(browsers["admin"], f"/students/{student_id}/edit")
+        for role, browser in browsers.items():
+            for path in (f"/students/{student_id}", f"/students/{student_id}/edit"):
+                status = browser.get(path).status_code
+                assert status in (200, 403, 404), (role, path, status)  # never a 500
 
 
 def test_the_duty_panel_renders_in_every_presence_state(ctx, world, everything, browsers):

@@ -37,7 +37,7 @@ BAD_DATES = {"date-time": ("0001-01-01T00:00:00+14:00", "2101-01-01T00:00:00+08:
 BAD_LOCAL_TIMES = {"datetime-local": ("0001-01-01T00:00", "2101-01-01T09:00"),
                    "date": ("0001-01-01", "2101-01-01")}
 NAME_FIELDS = {"username", "display_name", "responder", "watcher",  # names of people
-               "name"}  # of organisations, units and teams
+               "name", "guardian1_name", "guardian2_name", "guardian3_name"}
 
 
 def refused(response, field: str | None = None) -> bool:
@@ -255,10 +255,13 @@ def _pages(world) -> list[tuple[str | None, str]]:
              ("counselor", f"/break-glass/case/{r['case_b'].id}"),
              ("supervisor", "/console/supervisor"), ("supervisor", "/break-glass/reviews"),
              ("supervisor", f"/cases/{team_case}"), ("admin", "/admin/users"),
-             ("admin", "/admin/import"), ("admin", f"/admin/users/{world.users['volunteer'].id}"),
+             ("admin", "/admin/import"),
+             ("admin", f"/admin/users/{world.users['volunteer'].id}"),
              ("admin", f"/admin/users/{world.users['other_volunteer'].id}"),
              ("volunteer", "/account"), ("supervisor", "/account"),
-             ("reporter", "/school"), ("liaison", "/portal/hospital")]
+             ("reporter", "/school"), ("liaison", "/portal/hospital"),
+             ("admin", "/students/new"), ("admin", f"/students/{r['student'].id}/edit"),
+             ("counselor", f"/students/{r['student'].id}/edit")]
     o = world.orgs
     pages += [("admin", f"/admin/district/{kinds}/new")
               for kinds in ("centres", "schools", "hospitals")]

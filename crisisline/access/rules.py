@@ -9,7 +9,9 @@ the relationship between the user and the record, not from the role alone:
   team), and what hangs off those cases;
 - a supervisor everything in their centre;
 - a hospital liaison only referrals to their own hospital;
-- a reporter only what they reported.
+- a reporter only what they reported;
+- an admin the students' profiles of every school (to keep the district's records), and
+  none of the casework about them.
 
 Beyond that, a counselor or supervisor may *view* one record of their own centre through
 an active break-the-glass grant (see :mod:`crisisline.access.services`); another centre's
@@ -20,7 +22,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from flask import g, has_app_context
-from sqlalchemy import ColumnElement, Select, String, cast, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, cast, false, func, or_, select, true
 
 from casework.models import Case, Referral, SchoolReport, Student
 from crisisline.access.models import BreakGlassGrant
@@ -248,15 +250,27 @@ def _supervisor_views_report(user: User, report: SchoolReport) -> bool:
 
 
 # -- students (一生一案) -------------------------------------------------------------------
+# A student's file: the counselor working one of the student's cases reads it and corrects
+# it (a guardian's new phone learnt during the crisis); the supervisors of the centre that
+# serves the student's school read, create and edit the school's students; an admin keeps
+# every school's students (the profile: the casework in the file follows its own rules,
+# and an admin has none). Creating a student, or moving one to another school, is an edit
+# of the student as it would be at that school (``casework.students``): so a counselor
+# creates and moves nobody, and a supervisor moves only between schools of their centre.
 
-@rule(Student, (VIEW,), Role.COUNSELOR)
-def _counselor_views_student(user: User, student: Student) -> bool:
+@rule(Student, ACTIONS, Role.COUNSELOR)
+def _counselor_student(user: User, student: Student) -> bool:
     return any(_counselor_case(user, case) for case in student.cases)
 
 
 @rule(Student, ACTIONS, Role.SUPERVISOR)
 def _supervisor_student(user: User, student: Student) -> bool:
     return school_centre_id(student.school_id) in user.centre_ids
+
+
+@rule(Student, ACTIONS, Role.ADMIN)
+def _admin_student(user: User, _student: Student) -> bool:
+    return True
 
 
 # -- the system itself --------------------------------------------------------------------
@@ -353,6 +367,26 @@ def _counselor_students(user: User):
 @scope(Student, Role.SUPERVISOR)
 def _supervisor_students(user: User):
     return Student.school_id.in_(_school_ids_of(user.centre_ids))
+
+
+@scope(Student, Role.ADMIN)
+def _admin_students(user: User):
+    return true()
+
+
+def identifiable(user: User, contact: Contact | None = None) -> ColumnElement[bool]:
+    """The students ``user`` may *pick* (by name, 学号 or a guardian's phone) to open a case
+    on them or to link a contact to them: the students of the schools their centre serves,
+    of which a picker shows only name, school and class, never the file. Counselors and
+    supervisors open cases for their centre; a volunteer only while acting on ``contact``
+    (one they may edit), among the students of that contact's centre. Nobody else."""
+    if not user.is_active:
+        return false()
+    if user.role in (Role.COUNSELOR, Role.SUPERVISOR):
+        return Student.school_id.in_(_school_ids_of(user.centre_ids))
+    if user.role == Role.VOLUNTEER and contact is not None and can(user, EDIT, contact):
+        return Student.school_id.in_(_school_ids_of({contact.centre_id}))
+    return false()
 
 
 @scope(AuditEntry, Role.SUPERVISOR)

@@ -18,7 +18,8 @@ blueprint = Blueprint("access", __name__, url_prefix="/break-glass")
 api_blueprint = ApiBlueprint("break_glass", __name__, url_prefix="/api/break-glass",
                              description="Time-boxed, reasoned access beyond one's scope")
 
-RECORD_PAGES = {"case": "casework.case_page", "contact": "hotline.contact_page"}
+RECORD_PAGES = {"case": "casework.case_page", "contact": "hotline.contact_page",
+                "student": "students.file_page"}
 
 
 @api_blueprint.route("", methods=["POST"])

@@ -76,6 +76,12 @@ ACTION_LABELS = {
     "auth.sign_in_link_used": _l("Signed in with a one-time link"),
     "auth.sign_in_link_refused": _l("Refused a sign-in link (unknown, used or expired)"),
     "auth.second_factor_failed": _l("Wrong two-factor code"),
+    "student.create": _l("Created a student's file"),
+    "student.update": _l("Changed a student's file"),
+    "student.move": _l("Moved a student to another school"),
+    "student.search": _l("Searched the students"),
+    "student.pick": _l("Looked up students to choose one"),
+    "referral.list": _l("Listed referrals"),
 }
 READ_LABEL = _l("Viewed")
 
@@ -117,6 +123,8 @@ CHANGE_LABELS = {
     "team": _l("Duty team"), "sessions": _l("Sessions ended"),
     "records": _l("Records"), "file": _l("File"), "created": _l("New"),
     "updated": _l("Changed"), "unchanged": _l("Unchanged"),
+    "student_ids": _l("Students"), "referral_ids": _l("Referrals"),
+    "parent_id": _l("Parent unit"), "part": _l("Part read"),
 }
 VALUE_LABELS = {
     "state": STATE_LABELS, "risk_level": RISK_LABELS, "role": ROLE_LABELS,
@@ -129,6 +137,8 @@ VALUE_LABELS = {
             "sign_in_link": _l("one-time sign-in link")},
     "records": {"organisations": _l("Organisations"), "users": _l("Users"),
                 "students": _l("Students")},
+    "part": {"history": _l("case history"), "notes": _l("case notes"),
+             "student_file": _l("the student's file")},
     "limit": {"address": _l("too many sign-ins from this address"),
               "account_and_address": _l("wrong passwords for this account from this address")},
 }

@@ -55,7 +55,9 @@ def test_listing_cases_and_reading_a_history_are_audited(api, ctx, world):
 def test_a_liaison_sees_only_what_confirming_the_arrival_needs(api, client, world):
     case = world.records["transfer_case"]
     detail = api("liaison").get(f"/api/cases/{case.id}").json
-    assert set(detail) == {"id", "state", "version", "hospital_id", "allowed_events"}
+    # and who is coming (issue 12): the student's name, age and school, the escort's phone
+    assert set(detail) == {"id", "state", "version", "hospital_id", "allowed_events",
+                           "student", "escort"}
     assert api("liaison").get(f"/api/cases/{case.id}/history").status_code == 403
     assert api("liaison").get(f"/api/cases/{case.id}/notes").status_code == 403
     login(client, "t_liaison", PASSWORD)

@@ -21,11 +21,11 @@ BOTH = (VIEW, EDIT)
 ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
     "volunteer": {"contact": BOTH},
     "other_volunteer": {"contact_b": BOTH},
-    "counselor": {"team_case": BOTH, "student": (VIEW,), "referral_h1": BOTH,
+    "counselor": {"team_case": BOTH, "student": BOTH, "referral_h1": BOTH,
                   "report": (VIEW,), "counselor_contact": BOTH},
     "owner_counselor": {"owned_case": BOTH, "contact": (VIEW,), "transfer_case": BOTH,
                         "referral_transfer": BOTH},
-    "outsider_counselor": {"case_b": BOTH, "student_b": (VIEW,), "referral_h2": BOTH,
+    "outsider_counselor": {"case_b": BOTH, "student_b": BOTH, "referral_h2": BOTH,
                            "report_b": (VIEW,)},
     "supervisor": {"team_case": BOTH, "owned_case": BOTH, "contact": BOTH, "student": BOTH,
                    "counselor_contact": BOTH, "transfer_case": BOTH, "referral_transfer": BOTH,
@@ -37,7 +37,7 @@ ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
     "other_liaison": {"referral_h2": BOTH},
     "reporter": {"report": BOTH},
     "other_reporter": {"report_b": BOTH},
-    "admin": {"a_user": BOTH},
+    "admin": {"a_user": BOTH, "student": BOTH, "student_b": BOTH},
 }
 
 
@@ -91,3 +91,39 @@ def test_lists_show_exactly_the_records_a_user_may_view(world):
         ours = {r for r in world.records.values() if isinstance(r, model)}
         expected = {r for r in ours if can(user, VIEW, r)}
         assert listed & ours == expected, (name, model.__name__)
+
+
+# who may *pick* a student (name, school and class only) to open a case or link a contact
+PICKABLE: dict[str, set[str]] = {
+    "counselor": {"student"}, "owner_counselor": {"student"}, "supervisor": {"student"},
+    "outsider_counselor": {"student_b"}, "other_supervisor": {"student_b"},
+}
+
+
+def test_students_are_picked_only_by_hotline_staff_of_the_centre_serving_their_school(world):
+    from sqlalchemy import select
+
+    from casework.models import Student
+    from crisisline.access.rules import identifiable
+    from crisisline.database import db
+    ours = {key: world.records[key].id for key in ("student", "student_b")}
+    for name, user in world.users.items():
+        picked = set(db.scalars(select(Student.id).where(identifiable(user))))
+        found = {key for key, id_ in ours.items() if id_ in picked}
+        assert found == PICKABLE.get(name, set()), name
+
+
+def test_a_volunteer_picks_a_student_only_for_a_contact_they_act_on(world):
+    from sqlalchemy import select
+
+    from casework.models import Student
+    from crisisline.access.rules import identifiable
+    from crisisline.database import db
+    student = world.records["student"].id
+
+    def picks(user, contact):
+        return student in set(db.scalars(select(Student.id).where(
+            identifiable(world.users[user], world.records[contact]))))
+    assert picks("volunteer", "contact")  # theirs, at centre A, whose school S the student is at
+    assert not picks("other_volunteer", "contact")  # not theirs
+    assert not picks("other_volunteer", "contact_b")  # theirs, but centre B does not serve S

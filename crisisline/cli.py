@@ -114,7 +114,8 @@ def upgrade_database(app: Flask, revision: str = "head") -> None:
 @click.option("--password", help="password for every demo user (random if not given)")
 @with_app
 def seed_demo_command(app: Flask, password: str | None):
-    """Add a demo district: centre, schools, hospitals, students and users (repeatable)."""
+    """Add a demo district, imported from examples/district (centre, schools, hospitals,
+    about 1,000 students, staff), the demo users and sample cases (repeatable)."""
     from crisisline.accounts.passwords import generate
     from crisisline.seed import DEMO_USERS, seed_demo
     password = password or generate()
@@ -123,6 +124,7 @@ def seed_demo_command(app: Flask, password: str | None):
     click.echo("demo users (password for all: %s):" % password)
     for username, role, _name, _org, _phone in DEMO_USERS:
         click.echo(f"  {username:<18} {role}")
+    click.echo("  (and the staff imported from examples/district/users.csv, e.g. vol.liu)")
 
 
 @main.group()
@@ -549,6 +551,8 @@ def demo(port: int, password: str | None, verbose: bool):
             announced = True
             click.echo(f"\nCrisisline demo: open {url} (another port: crisisline demo "
                        f"--port 8080; more log: --verbose). Ctrl-C stops it.\n"
+                       "The staff imported from examples/district/users.csv (e.g. vol.liu) "
+                       "sign in with the same password.\n"
                        "Sign in as one of these demo users:")
             for username, role, _name, _org, _phone in DEMO_USERS:
                 click.echo(f"  {username:<18} {role}")

@@ -2,31 +2,30 @@
 missing, and sets every demo user's password to the one given."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 
-from casework.models import Case, Guardian, ReportKind, RiskLevel, SchoolReport, Student
+from casework.models import Case, ReportKind, RiskLevel, SchoolReport, Student
 from crisisline import audit
-from crisisline.accounts.models import (HospitalKind, Organisation, OrgKind, SchoolUnit, Team,
-                                        TeamMember, UnitKind, User)
+from crisisline.accounts.models import (Organisation, Team,
+                                        TeamMember, User)
 from crisisline.accounts.services import create_user, set_password
 from crisisline.database import db, utcnow
-from crisisline.config import DEMO_HOTLINE
 from hotline.models import Channel, Contact
 
 CENTRE, MIDDLE_SCHOOL, COLLEGE = "HOTLINE-CENTRE", "SCH-NO1", "COL-NORMAL"
 PSYCHIATRIC_DEPARTMENT, MENTAL_HEALTH_CENTRE = "HOSP-PEOPLE1", "HOSP-MHC"
 ON_DUTY_TEAM = "值班组"
 
-ORGANISATIONS = [
-    (CENTRE, "省学生心理危机干预热线中心", OrgKind.HOTLINE_CENTRE, None),
-    (MIDDLE_SCHOOL, "市第一中学", OrgKind.SCHOOL, None),
-    (COLLEGE, "师范学院", OrgKind.SCHOOL, None),
-    (PSYCHIATRIC_DEPARTMENT, "市第一人民医院精神科", OrgKind.HOSPITAL,
-     HospitalKind.GRADE_2A_PSYCHIATRIC_DEPARTMENT),
-    (MENTAL_HEALTH_CENTRE, "市精神卫生中心", OrgKind.HOSPITAL, HospitalKind.SPECIALIST_PSYCHIATRIC),
-]
+# the files the demo district is imported from, in order (organisations before the people
+# who belong to them); the same files a new centre is shown in the README
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "district"
+DISTRICT_FILES = [("organisations", "organisations.csv"),
+                  ("students", "students-SCH-NO1.csv"),
+                  ("students", "students-COL-NORMAL.xlsx"),
+                  ("users", "users.csv")]
 
 # (username, role, display name, organisation codes, phone the hotline dials them on)
 DEMO_USERS = [
@@ -41,71 +40,49 @@ DEMO_USERS = [
     ("demo_admin", "admin", "系统管理员", [CENTRE], None),
 ]
 
-SCHOOL_STRUCTURE = {
-    MIDDLE_SCHOOL: (UnitKind.GRADE, ["初一", "初二", "初三"], ["1班", "2班"],
-                    ["1号楼 101", "1号楼 102", "2号楼 201"]),
-    COLLEGE: (UnitKind.DEPARTMENT, ["心理学院", "计算机学院"], ["2024级1班", "2024级2班"],
-              ["桃李苑 3-204", "桃李苑 3-205", "杏林苑 1-101"]),
-}
-
-# (school, student number, name, birth date, guardian, relation, guardian phone)
-STUDENTS = [
-    (MIDDLE_SCHOOL, "2023010101", "王小明", date(2011, 3, 14), "王建华", "父亲", "+8613800000101"),
-    (MIDDLE_SCHOOL, "2023010102", "李思雨", date(2011, 7, 2), "李红", "母亲", "+8613800000102"),
-    (MIDDLE_SCHOOL, "2022010201", "赵子涵", date(2010, 1, 20), "赵强", "父亲", "+8613800000103"),
-    (MIDDLE_SCHOOL, "2021010301", "陈一凡", date(2009, 11, 5), "陈梅", "母亲", "+8613800000104"),
-    (COLLEGE, "24030101", "刘佳怡", date(2006, 5, 18), "刘军", "父亲", "+8613800000105"),
-    (COLLEGE, "24030102", "黄俊杰", date(2006, 9, 9), "黄丽", "母亲", "+8613800000106"),
-    (COLLEGE, "24050201", "吴欣然", date(2005, 12, 30), "吴斌", "父亲", "+8613800000107"),
-    (COLLEGE, "24050202", "孙浩宇", date(2006, 2, 11), "孙芳", "母亲", "+8613800000108"),
-    (MIDDLE_SCHOOL, "2022010202", "周雨桐", date(2010, 4, 8), "周伟", "父亲", "+8613800000109"),
-    (MIDDLE_SCHOOL, "2021010302", "郑晓东", date(2009, 8, 21), "郑敏", "母亲", "+8613800000110"),
-    (COLLEGE, "24030103", "马文博", date(2006, 3, 3), "马丽", "母亲", "+8613800000111"),
-    (COLLEGE, "24050203", "林可欣", date(2005, 10, 16), "林涛", "父亲", "+8613800000112"),
+# the students the demo cases are about: (school, student number), as in the example files
+DEMO_STUDENTS = [
+    (MIDDLE_SCHOOL, "2023010101"), (MIDDLE_SCHOOL, "2023010102"), (MIDDLE_SCHOOL, "2022010201"),
+    (MIDDLE_SCHOOL, "2021010301"), (COLLEGE, "24030101"), (COLLEGE, "24030102"),
+    (COLLEGE, "24050201"), (COLLEGE, "24050202"), (MIDDLE_SCHOOL, "2022010202"),
+    (MIDDLE_SCHOOL, "2021010302"), (COLLEGE, "24030103"), (COLLEGE, "24050203"),
 ]
 
 
 def seed_demo(password: str) -> None:
-    """Add the demo district; the caller commits."""
-    orgs = {code: _organisation(code, name, kind, hospital_kind)
-            for code, name, kind, hospital_kind in ORGANISATIONS}
-    for org in orgs.values():
-        if org.kind != OrgKind.HOTLINE_CENTRE:
-            org.centre_id = orgs[CENTRE].id
-    for code, structure in SCHOOL_STRUCTURE.items():
-        _school_units(orgs[code], *structure)
-    if not orgs[CENTRE].hotline_number:  # (setting it again would replace its row)
-        orgs[CENTRE].hotline_number = DEMO_HOTLINE
+    """Add the demo district, imported from ``examples/district`` as a centre would import
+    its own files; the caller commits. Every imported person and demo user signs in with
+    ``password`` (the demo's, printed)."""
+    _import(*DISTRICT_FILES[0])
+    orgs = {code: Organisation.by_code(code) for code in
+            (CENTRE, MIDDLE_SCHOOL, COLLEGE, PSYCHIATRIC_DEPARTMENT, MENTAL_HEALTH_CENTRE)}
+    team = _team(orgs[CENTRE], ON_DUTY_TEAM)  # the users file puts people on it
+    for kind, name in DISTRICT_FILES[1:]:
+        _import(kind, name)
     users = {username: _user(username, role, name, codes, password, phone)
              for username, role, name, codes, phone in DEMO_USERS}
-    team = _team(orgs[CENTRE], ON_DUTY_TEAM, [users["demo_counselor"]])
-    students = [_student(orgs[row[0]], *row[1:]) for row in STUDENTS]
+    for imported in db.scalars(select(User).where(User.must_change_password.is_(True))):
+        imported.must_change_password = False  # the demo's password, not a temporary one
+        set_password(imported, password)
+    if db.get(TeamMember, (team.id, users["demo_counselor"].id)) is None:
+        db.add(TeamMember(team_id=team.id, user_id=users["demo_counselor"].id))
+    students = [db.scalar(select(Student).where(Student.school_id == orgs[school].id,
+                                                Student.student_number == number))
+                for school, number in DEMO_STUDENTS]
     db.flush()
     if db.scalar(select(func.count(Case.id)).where(Case.centre_id == orgs[CENTRE].id)) == 0:
         _sample_records(orgs, users, team, students)
         audit.record("demo.seed", orgs[CENTRE])
 
 
-def _organisation(code, name, kind, hospital_kind) -> Organisation:
-    org = Organisation.by_code(code)
-    if org is None:
-        org = Organisation(code=code, name=name, kind=kind, hospital_kind=hospital_kind)
-        db.add(org)
-        db.flush()
-        audit.record("organisation.create", org, changes=audit.diff(org))
-    return org
-
-
-def _school_units(school, top_kind, tops, classes, dormitories) -> None:
-    if db.scalar(select(func.count(SchoolUnit.id)).where(SchoolUnit.school_id == school.id)):
-        return
-    for top_name in tops:
-        top = SchoolUnit(school=school, kind=top_kind, name=top_name)
-        db.add(top)
-        db.add_all(SchoolUnit(school=school, kind=UnitKind.CLASS, name=name, parent=top)
-                   for name in classes)
-    db.add_all(SchoolUnit(school=school, kind=UnitKind.DORMITORY, name=name)
-               for name in dormitories)
+def _import(kind: str, name: str) -> None:
+    """Import one of the example files; a problem in it stops the seed, naming the row."""
+    from crisisline.imports import import_file
+    from crisisline.messages import shown
+    report = import_file(kind, EXAMPLES / name)
+    if not report.ok:
+        raise RuntimeError(f"{name}: " + "; ".join(shown(problem.line())
+                                                  for problem in report.problems[:5]))
 
 
 # a school reporter's identity and unit (a reporter who cannot report is not created)
@@ -124,31 +101,13 @@ def _user(username, role, display_name, codes, password, phone) -> User:
     return user
 
 
-def _team(centre, name, members) -> Team:
+def _team(centre, name) -> Team:
     team = db.scalar(select(Team).where(Team.centre_id == centre.id, Team.name == name))
     if team is None:
         team = Team(centre_id=centre.id, name=name)
         db.add(team)
         db.flush()
-    for member in members:
-        if db.get(TeamMember, (team.id, member.id)) is None:
-            db.add(TeamMember(team_id=team.id, user_id=member.id))
     return team
-
-
-def _student(school, number, name, birth_date, guardian, relation, phone) -> Student:
-    student = db.scalar(select(Student).where(Student.school_id == school.id,
-                                              Student.student_number == number))
-    if student is None:
-        units = db.scalars(select(SchoolUnit).where(SchoolUnit.school_id == school.id)).all()
-        class_unit = next(u for u in units if u.kind == UnitKind.CLASS)
-        dormitory = next(u for u in units if u.kind == UnitKind.DORMITORY)
-        student = Student(school=school, student_number=number, name=name,
-                          birth_date=birth_date, class_unit_id=class_unit.id,
-                          dormitory_unit_id=dormitory.id,
-                          guardians=[Guardian(name=guardian, relation=relation, phone=phone)])
-        db.add(student)
-    return student
 
 
 PDF = b"%PDF-1.4\n% demo document\n%%EOF\n"

@@ -318,3 +318,25 @@ def test_rotate_key_needs_a_new_key_of_32_characters(crisisline, cli_database_ur
     result = crisisline("audit", "rotate-key", check=False,
                         env={"CRISISLINE_NEW_AUDIT_KEY": "short"})
     assert result.returncode != 0 and "CRISISLINE_NEW_AUDIT_KEY" in result.stderr
+
+
+def test_seed_demo_builds_the_district_by_importing_the_example_files(crisisline,
+                                                                      cli_database_url):
+    crisisline("init")
+    crisisline("seed-demo", "--password", PASSWORD)
+    with connect(cli_database_url) as connection:
+        imports = connection.execute(text(
+            "SELECT changes FROM audit_entries WHERE action = 'import.run' ORDER BY seq"
+        )).scalars().all()
+        students = connection.execute(text("SELECT COUNT(*) FROM students")).scalar_one()
+        imported = connection.execute(text(
+            "SELECT password_hash, must_change_password FROM users WHERE username = 'vol.liu'"
+        )).one()
+    files = [(changes if isinstance(changes, dict) else __import__("json").loads(changes))
+             for changes in imports]
+    assert [(entry["records"]["new"], entry["file"]["new"]) for entry in files] == [
+        ("organisations", "organisations.csv"), ("students", "students-SCH-NO1.csv"),
+        ("students", "students-COL-NORMAL.xlsx"), ("users", "users.csv")]
+    assert students == sum(entry["rows"]["new"] for entry in files[1:3]) > 900
+    assert PasswordHasher().verify(imported.password_hash, PASSWORD)  # the demo's password
+    assert not imported.must_change_password

@@ -1,15 +1,22 @@
 """The users import's row schema (``crisisline import users FILE``): one staff member a row,
 checked by the same rules as the admin page (``services.check_staff``). A new user gets a
 temporary password (or, with ``run.credential == "link"``, a one-time sign-in link), added
-to ``run.credentials`` to be written or shown once; an existing username is updated."""
+to ``run.credentials`` to be written or shown once; an existing username is updated. A duty
+team the file names that its centre does not have yet is created (as units are from the
+students file), so a district can be set up from files alone."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from flask_babel import lazy_gettext as _l
 
 from crisisline.accounts import services
-from crisisline.accounts.models import ReporterIdentity, Role, User
+from sqlalchemy import select
+
+from crisisline.accounts.models import (Organisation, OrgKind, ReporterIdentity, Role, Team,
+                                        User)
+from crisisline.database import db
 from crisisline.i18n import IDENTITY_LABELS
 from crisisline.imports import Column, ImportRun, RowInvalid, RowSchema, register
 
@@ -30,6 +37,15 @@ IDENTITY_WORDS = {"班主任": ReporterIdentity.HEAD_TEACHER,
 SEPARATORS = re.compile(r"[;,，；、/\s]+")
 # a field of services.check_staff -> the column that holds it
 COLUMN_OF = {"display_name": "name"}
+
+
+def _new_team(details: services.StaffDetails) -> bool:
+    """Does the row name a duty team its hotline centre does not have yet?"""
+    if not details.team or details.role not in services.CENTRE_ROLES:
+        return False
+    centre = Organisation.by_code(details.organisation)
+    return centre is not None and centre.kind == OrgKind.HOTLINE_CENTRE and db.scalar(
+        select(Team.id).where(Team.centre_id == centre.id, Team.name == details.team)) is None
 
 
 @register
@@ -70,15 +86,20 @@ class UserRows(RowSchema):
             identity=identity.value if identity else "", phone=row.get("phone", ""),
             languages=tuple(SEPARATORS.split(row.get("languages") or "zh")),
             team=row.get("team", ""))
+        new_team = _new_team(details)
         if role is not None:
-            _place, found = services.check_staff(details)
+            _place, found = services.check_staff(
+                replace(details, team="") if new_team else details)
             for field, problem in found.items():
                 problems.setdefault(COLUMN_OF.get(field, field), problem)
         if problems:
             raise RowInvalid(problems)
-        return {"username": username, "details": details}
+        return {"username": username, "details": details, "new_team": new_team}
 
     def save(self, values: dict, run: ImportRun) -> str:
+        if values["new_team"] and _new_team(values["details"]):  # not made by an earlier row
+            from crisisline.district.services import create_team
+            create_team(values["details"].organisation, values["details"].team)
         user = User.by_username(values["username"])
         if user is None:
             user, secret = services.create_staff(

@@ -69,7 +69,7 @@ def test_a_bad_row_names_every_bad_column_in_chinese(app, ctx, school):
      "未知的报告人身份"),
     ({"role": "学校报告人", "organisation": "T-S", "identity": "宿舍心理信息员",
       "unit": "初一/1班"}, "unit", "宿舍心理信息员不能设在班级"),
-    ({"role": "值班咨询师", "organisation": "T-A", "team": "夜班"}, "team", "没有值班组“夜班”"),
+    # (a team the centre lacks is created: test_a_duty_team_the_centre_lacks_is_created...)
     ({"role": "督导", "organisation": "NOPE"}, "organisation", "NOPE"),
 ])
 def test_a_row_for_someone_who_could_not_do_their_job_is_refused(app, ctx, school, changes,
@@ -187,3 +187,36 @@ def test_a_file_with_a_bad_user_row_imports_nothing_and_names_the_row(crisisline
         assert connection.execute(text(
             "SELECT count(*) FROM users WHERE username LIKE 'imp.%'")).scalar() == 0
     engine.dispose()
+
+
+def test_a_duty_team_the_centre_lacks_is_created_once_for_its_rows(ctx, world, tmp_path):
+    from crisisline.accounts.models import Team, TeamMember
+    from crisisline.imports import import_file
+    centre = world.orgs["A"]
+    path = tmp_path / "staff.csv"
+    path.write_text("用户名,姓名,角色,所属机构,值班组\n"
+                    f"night.one,夜班一,值班咨询师,{centre.code},夜班组\n"
+                    f"night.two,夜班二,值班咨询师,{centre.code},夜班组\n", encoding="utf-8")
+    with ctx() as db:
+        report = import_file("users", path)
+        db.commit()
+        assert report.ok and report.counts["created"] == 2
+        [team] = db.scalars(select(Team).where(Team.centre_id == centre.id,
+                                               Team.name == "夜班组")).all()
+        members = db.scalars(select(User.username).join(TeamMember, TeamMember.user_id ==
+                                                        User.id).where(
+            TeamMember.team_id == team.id)).all()
+        assert sorted(members) == ["night.one", "night.two"]
+        assert db.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "team.create")) == 1
+
+
+def test_a_team_named_on_a_row_that_cannot_have_one_is_still_refused(ctx, world, tmp_path):
+    from crisisline.imports import import_file
+    path = tmp_path / "staff.csv"
+    path.write_text("用户名,姓名,角色,所属机构,值班组\n"
+                    f"doc.one,医生一,医院联络员,{world.orgs['H1'].code},夜班组\n",
+                    encoding="utf-8")
+    with ctx():
+        report = import_file("users", path)
+        assert not report.ok and report.problems[0].column == "值班组"

@@ -103,6 +103,25 @@ def test_a_volunteer_with_no_relationship_sees_nothing_of_a_student(api, client,
     assert refused and refused[-1].object_type == "student"
 
 
+def test_a_counselor_finds_a_student_of_the_centre_without_a_case_and_may_break_the_glass(
+        client, ctx, world):
+    from casework.models import Student
+    with ctx() as db:
+        other = Student(school_id=world.orgs["S"].id, student_number="X-OTHER", name="学生丙")
+        db.add(other)
+        db.commit()
+        other_id = other.id
+    login(client, "t_counselor", PASSWORD)
+    page = client.get("/students", query_string={"q": "学生丙"}).get_data(as_text=True)
+    assert "本中心所服务学校的其他学生" in page and "学生丙" in page
+    assert f'href="/break-glass/student/{other_id}"' in page
+    assert f'href="/students/{other_id}"' not in page  # the file itself stays shut
+    volunteer = client.application.test_client()
+    login(volunteer, "t_volunteer", PASSWORD)
+    page = volunteer.get("/students", query_string={"q": "学生丙"}).get_data(as_text=True)
+    assert "本中心所服务学校的其他学生" not in page and "/break-glass/student/" not in page
+
+
 def test_the_search_is_paginated(api, ctx, world):
     with ctx() as db:
         db.add_all(Student(school_id=world.orgs["S"].id, student_number=f"P{n:02}",

@@ -17,7 +17,7 @@ from casework import students
 from casework.models import Gender, SpecialGroup, Student
 from crisisline.accounts.models import Organisation, OrgKind, UnitKind
 from crisisline.database import db
-from crisisline.validation import name_problem, text_problem
+from crisisline.validation import name_problem
 
 from crisisline.imports import Column, ImportRun, RowInvalid, RowSchema, register
 
@@ -62,9 +62,10 @@ class StudentRows(RowSchema):
         get = lambda name: (row.get(name) or "").strip()  # noqa: E731
         school_id = self._school(get("school_code"), run, problems)
         values = {"school_code": get("school_code"), "school_id": school_id,
-                  "student_number": _text(get("student_number"), "student_number", 40,
-                                          problems),
-                  "name": _text(get("name"), "name", 80, problems, name=True)}
+                  "student_number": students.checked_text(
+                      get("student_number"), problems, "student_number", max_length=40),
+                  "name": students.checked_text(get("name"), problems, "name", max_length=80,
+                                                name=True)}
         gender = get("gender")
         if gender and gender not in GENDERS:
             problems["gender"] = _l("write 男 or 女")
@@ -90,9 +91,11 @@ class StudentRows(RowSchema):
                 if not given:
                     problems[f"guardian{n}_{part}"] = _l("required when the guardian is given")
             if name:
-                _text(name, f"guardian{n}_name", 80, problems, name=True)
+                students.checked_text(name, problems, f"guardian{n}_name", max_length=80,
+                                      name=True)
             if relation:
-                _text(relation, f"guardian{n}_relation", 40, problems)
+                students.checked_text(relation, problems, f"guardian{n}_relation",
+                                      max_length=40)
             values["guardians"].append({"name": name, "relation": relation, "phone": stored})
         groups = [part.strip() for part in SEPARATOR.split(get("special_groups"))
                   if part.strip()]
@@ -155,19 +158,6 @@ class StudentRows(RowSchema):
         elif known[code] is None:
             problems["school_code"] = _l("no school has the code “%(code)s”", code=code)
         return known[code]
-
-
-def _text(value: str, column: str, max_length: int, problems: dict, *,
-          name: bool = False) -> str:
-    if not value:
-        problems[column] = _l("required")
-        return value
-    problem = (name_problem if name else text_problem)(value)
-    if problem is None and len(value) > max_length:
-        problem = _l("at most %(n)d characters", n=max_length)
-    if problem is not None:
-        problems[column] = problem
-    return value
 
 
 def _unit_name(value: str, column: str, problems: dict) -> str:

@@ -87,8 +87,10 @@ class GuardianInput:
         return not (self.name.strip() or self.relation.strip() or self.phone.strip())
 
 
-def _text(value, problems: dict, key: str, *, max_length: int, required: bool = True,
-          name: bool = False) -> str:
+def checked_text(value, problems: dict, key: str, *, max_length: int,
+                 required: bool = True, name: bool = False) -> str:
+    """``value`` stripped; what is wrong with it (missing, bad characters, too long) is
+    noted in ``problems`` under ``key``."""
     value = (value or "").strip()
     if not value:
         if required:
@@ -114,8 +116,8 @@ def _guardians(guardians, problems: dict) -> list[dict]:
         if row.empty:
             continue
         key = f"guardian{n}"
-        name = _text(row.name, problems, f"{key}_name", max_length=80, name=True)
-        relation = _text(row.relation, problems, f"{key}_relation", max_length=40)
+        name = checked_text(row.name, problems, f"{key}_name", max_length=80, name=True)
+        relation = checked_text(row.relation, problems, f"{key}_relation", max_length=40)
         phone = None
         if not row.phone.strip():
             problems[f"{key}_phone"] = _l("required")
@@ -215,12 +217,12 @@ def create_student(actor, *, school_id: int | None, student_number: str, name: s
 
 def _profile(problems: dict, school: Organisation | None, *, student_number, name, gender,
              birth_date, class_unit_id, dormitory_unit_id, but: int | None = None) -> dict:
-    number = _text(student_number, problems, "student_number", max_length=40)
+    number = checked_text(student_number, problems, "student_number", max_length=40)
     if number and school is not None and "student_number" not in problems \
             and _number_taken(school.id, number, but):
         problems["student_number"] = _l("another student of this school has this number")
     values = {"student_number": number,
-              "name": _text(name, problems, "name", max_length=80, name=True)}
+              "name": checked_text(name, problems, "name", max_length=80, name=True)}
     if gender not in (None, "", *(g.value for g in Gender)):
         problems["gender"] = _l("choose one of the options offered")
     values["gender"] = Gender(gender) if gender in {g.value for g in Gender} else None
@@ -315,7 +317,7 @@ def move_student(actor, student_id: int, *, school_id: int | None, student_numbe
         problems["school_id"] = _l("the student is already at this school")
     if school is not None:
         _may_keep(actor, Student(school_id=school.id))
-    number = _text(student_number, problems, "student_number", max_length=40)
+    number = checked_text(student_number, problems, "student_number", max_length=40)
     if number and school is not None and "school_id" not in problems \
             and _number_taken(school.id, number):
         problems["student_number"] = _l("another student of this school has this number")

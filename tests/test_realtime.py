@@ -624,6 +624,26 @@ def test_a_case_watched_through_the_glass_is_left_when_the_grant_expires(
         == []
 
 
+def test_the_housekeeping_asks_the_access_rules_only_after_its_own_transaction_ended(
+        app, tmp_path, monkeypatch):
+    """On SQLite every transaction holds the one write lock: the access rules read through
+    another session, which waited for the housekeeping's own lock until the busy timeout
+    (30 s), and every request with it (pages hung while a case page was open)."""
+    from datetime import timedelta
+
+    from crisisline.database import Base, make_engine
+    from crisisline.realtime import console
+    engine = make_engine(f"sqlite:///{tmp_path / 'housekeeping.sqlite'}")
+    Base.metadata.create_all(engine)
+    baseline = engine.pool.checkedout()
+    held_while_asking = []
+    monkeypatch.setattr(console, "_follow_access",
+                        lambda _app: held_while_asking.append(engine.pool.checkedout()))
+    console._housekeep_once(engine, timedelta(0), app, {"relayed_up_to": 0, "last_check": 0})
+    assert held_while_asking == [baseline]  # asked once, holding no connection of its own
+    engine.dispose()
+
+
 def test_a_refused_watch_is_audited_as_a_denied_access(app, live_server, ctx, world):
     from crisisline.audit.models import AuditEntry
     case_id = world.records["team_case"].id

@@ -208,22 +208,31 @@ def _housekeeping(engine, grace: timedelta, app) -> None:
     (Celery workers, other web processes) logged; with Redis, those it lost, once they are
     ``grace`` old. It reads committed data through a session of its own, never a
     request's."""
-    relayed_up_to: int | None = None  # events logged before this process listened are old
-    last_check = 0.0
+    state = {"relayed_up_to": None, "last_check": 0.0}
     while True:
         socketio.sleep(RELAY_SECONDS)
         try:
-            with Session(engine) as session:
-                if relayed_up_to is None:
-                    relayed_up_to = session.scalar(select(func.max(ConsoleEvent.id))) or 0
-                else:
-                    relayed_up_to = relay_logged(session, relayed_up_to, grace)
-                if time.monotonic() - last_check >= DISABLED_CHECK_SECONDS:
-                    last_check = time.monotonic()
-                    _drop_disabled_users(session)
-                    _follow_access(app)
+            _housekeep_once(engine, grace, app, state)
         except Exception:  # the loop must outlive a database hiccup
             log.exception("console housekeeping failed")
+
+
+def _housekeep_once(engine, grace: timedelta, app, state: dict) -> None:
+    """One turn of the housekeeping loop (``state`` carries what the turns remember)."""
+    checking = time.monotonic() - state["last_check"] >= DISABLED_CHECK_SECONDS
+    with Session(engine) as session:
+        if state["relayed_up_to"] is None:  # events logged before this process listened
+            state["relayed_up_to"] = session.scalar(select(func.max(ConsoleEvent.id))) or 0
+        else:
+            state["relayed_up_to"] = relay_logged(session, state["relayed_up_to"], grace)
+        if checking:
+            state["last_check"] = time.monotonic()
+            _drop_disabled_users(session)
+    # only once that session has ended: on SQLite each transaction holds the one write lock
+    # (BEGIN IMMEDIATE), and the access rules read through another session, which would
+    # wait for this thread's own lock until the busy timeout, every request behind both
+    if checking:
+        _follow_access(app)
 
 
 def relay_logged(session: Session, after_id: int, grace: timedelta = timedelta(0)) -> int:

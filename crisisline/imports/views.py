@@ -40,7 +40,11 @@ def _bounded_size():
 
 @blueprint.route("", methods=["GET"])
 @require_role(Role.ADMIN)
-def import_page(problems=(), status=200):
+def import_page():
+    return _upload_page()
+
+
+def _upload_page(problems=(), status: int = 200):
     return render_template("imports/upload.html", schemas=load_schemas(), form=ActionForm(),
                            problems=problems, kind=request.form.get("kind")), status
 
@@ -96,8 +100,8 @@ def confirm():
 
 def _refused(problems: dict):
     """The upload form again, 422, each problem named (the chosen kind kept)."""
-    return import_page([problem_line(field, problem) for field, problem in problems.items()],
-                       422)
+    return _upload_page([problem_line(field, problem) for field, problem in problems.items()],
+                        422)
 
 
 def _uploads() -> Path:

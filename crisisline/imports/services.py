@@ -16,6 +16,7 @@ each import (who, which file, the counts), beside the entries of each change.
 from __future__ import annotations
 
 import codecs
+from abc import ABC, abstractmethod
 import csv
 import io
 from dataclasses import dataclass, field
@@ -52,22 +53,27 @@ class RowInvalid(Exception):
         self.problems = problems
 
 
-class RowSchema:
+class RowSchema(ABC):
     """A record type's rows: its columns, natural key, checks and saving (see the domains'
-    ``imports.py``; the interface is documented in README "Importing the district")."""
+    ``imports.py``; the interface is documented in README "Setting up a district")."""
 
     kind: str
     label: Any
     columns: tuple[Column, ...] = ()
 
+    @abstractmethod
     def key(self, values: dict) -> tuple:
-        raise NotImplementedError
+        """The natural key: two rows of one file with the same key are refused."""
 
+    @abstractmethod
     def check(self, row: dict[str, str], run: ImportRun) -> dict:
-        raise NotImplementedError
+        """Clean values for one row (each column's text, stripped), or
+        :class:`RowInvalid` naming every bad column."""
 
+    @abstractmethod
     def save(self, values: dict, run: ImportRun) -> str:
-        raise NotImplementedError
+        """Create or update the record through the domain's services (never commit):
+        "created", "updated" or "unchanged"."""
 
 
 SCHEMAS: dict[str, type[RowSchema]] = {}

@@ -117,6 +117,18 @@ def ctx(app):
     return lambda: app_context(app)
 
 
+@contextmanager
+def cli_connection(url: str):
+    """A connection to a command's own database (``cli_database_url``; psycopg 3 for
+    PostgreSQL, as the application uses), committed on success."""
+    engine = create_engine(_psycopg(url) if url.startswith("postgresql://") else url)
+    try:
+        with engine.begin() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
 def cli_database_url(tmp_path):
     """A database of its own for the command line run as a separate process."""

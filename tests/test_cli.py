@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from contextlib import contextmanager
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from crisisline.seed import CENTRE
+from tests.conftest import cli_connection
 
 TOP_LEVEL_COMMANDS = ("init", "seed-demo", "users", "serve", "worker", "demo", "audit",
                       "simulate")
@@ -22,17 +22,7 @@ SEEDED_TABLES = ("organisations", "users", "students", "cases")
 PASSWORD = "some-long-pass"
 
 
-@contextmanager
-def connect(url: str):
-    """A connection to the command line's database, committed on success."""
-    if url.startswith("postgresql://"):
-        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-    engine = create_engine(url)
-    try:
-        with engine.begin() as connection:
-            yield connection
-    finally:
-        engine.dispose()
+connect = cli_connection  # the command line's own database
 
 
 def count_rows(url: str, *tables: str) -> dict[str, int]:

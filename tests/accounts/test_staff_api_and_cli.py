@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from crisisline.accounts.models import User
 from crisisline.seed import CENTRE, MIDDLE_SCHOOL
-from tests.conftest import login
+from tests.conftest import cli_connection, login
 
 
 def test_an_admin_creates_and_changes_a_user_through_the_api(client, ctx, api, world):
@@ -51,12 +51,8 @@ def test_only_admins_use_the_staff_api(api, world):
 # -- the command line ----------------------------------------------------------------------
 
 def rows(database_url: str, sql: str):
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            return connection.execute(text(sql)).all()
-    finally:
-        engine.dispose()
+    with cli_connection(database_url) as connection:
+        return connection.execute(text(sql)).all()
 
 
 def test_the_command_line_creates_a_reporter_with_unit_identity_and_phone(

@@ -11,7 +11,7 @@ from crisisline.accounts.models import SchoolUnit, UnitKind, User
 from crisisline.audit.models import AuditEntry
 from crisisline.imports import ImportRun, RowInvalid
 from crisisline.messages import shown
-from tests.conftest import login
+from tests.conftest import cli_connection, login
 
 ROW = {"username": "", "name": "", "role": "", "organisation": "", "unit": "",
        "identity": "", "phone": "", "languages": "", "team": ""}
@@ -134,7 +134,7 @@ def test_crisisline_import_users_writes_secrets_once_and_a_second_run_changes_no
     import stat
 
     from argon2 import PasswordHasher
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     from crisisline.seed import CENTRE, MIDDLE_SCHOOL
     crisisline("init")
@@ -148,14 +148,12 @@ def test_crisisline_import_users_writes_secrets_once_and_a_second_run_changes_no
     written = dict(line.split(",", 1) for line in secrets_file.read_text().splitlines()
                    if line and not line.startswith(("username", "用户名")))
     assert set(written) >= {"imp.vol", "imp.coun", "imp.head", "imp.psy"}
-    engine = create_engine(cli_database_url)
-    with engine.connect() as connection:
+    with cli_connection(cli_database_url) as connection:
         stored = dict(connection.execute(text(
             "SELECT username, password_hash FROM users WHERE username LIKE 'imp.%'")).all())
         unit = connection.execute(text(
             "SELECT s.name FROM users u JOIN memberships m ON m.user_id = u.id "
             "JOIN school_units s ON s.id = m.unit_id WHERE u.username = 'imp.head'")).scalar()
-    engine.dispose()
     assert unit == "1班"
     secret = written["imp.head"].strip()
     assert secret not in stored["imp.head"] and PasswordHasher().verify(stored["imp.head"],
@@ -169,7 +167,7 @@ def test_crisisline_import_users_writes_secrets_once_and_a_second_run_changes_no
 def test_a_file_with_a_bad_user_row_imports_nothing_and_names_the_row(crisisline,
                                                                       cli_database_url,
                                                                       tmp_path):
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     from crisisline.seed import CENTRE, MIDDLE_SCHOOL
     crisisline("init")
@@ -182,11 +180,9 @@ def test_a_file_with_a_bad_user_row_imports_nothing_and_names_the_row(crisisline
                         str(tmp_path / "s.csv"), check=False)
     assert result.returncode == 1
     assert "第6行 所属机构" in result.stderr and "必须属于一个热线中心" in result.stderr
-    engine = create_engine(cli_database_url)
-    with engine.connect() as connection:
+    with cli_connection(cli_database_url) as connection:
         assert connection.execute(text(
             "SELECT count(*) FROM users WHERE username LIKE 'imp.%'")).scalar() == 0
-    engine.dispose()
 
 
 def test_a_duty_team_the_centre_lacks_is_created_once_for_its_rows(ctx, world, tmp_path):

@@ -110,6 +110,14 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+def no_sideways_scroll(page) -> None:
+    """The page, laid out with its stylesheet, is no wider than the window: measured only
+    once the page has loaded, or a page measured before its CSS arrives looks too wide."""
+    page.wait_for_load_state()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.evaluate("window.innerWidth"), f"{page.url} is {width} px wide"
+
+
 def sign_in(page, username: str, password: str = PASSWORD) -> None:
     """Sign in as a person would: by keyboard, from the login page."""
     page.goto("/login")

@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import no_sideways_scroll, screenshot, sign_in
 
 PHONE = (360, 800)
 
@@ -107,9 +107,9 @@ def test_the_admin_sets_up_a_district_in_chinese_pages(open_page):
                        (team_page, "team")):
         phone.goto(path)
         expect(phone.locator("h1")).to_be_visible()
-        assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+        no_sideways_scroll(phone)
         screenshot(phone, f"district-{name}-360px")
     phone.goto("/admin/district/schools/QJ-COLLEGE")
     phone.locator("ul.units summary", has_text="2023级1班").click()  # its rename and remove
-    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    no_sideways_scroll(phone)
     screenshot(phone, "district-school-unit-open-360px")

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import no_sideways_scroll, screenshot, sign_in
 
 WIDTHS = {"desktop": (1280, 900), "phone": (360, 780)}
 
@@ -17,11 +17,6 @@ def settled(page) -> None:
     """The page's console socket has joined its rooms (each join reads, and audits, the
     record on the embedded SQLite): only then does the test move on, as a person would."""
     expect(page.locator("body")).to_have_attribute("data-live", "connected")
-
-
-def no_sideways_scroll(page) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= page.viewport_size["width"], f"the page is {width} px wide"
 
 
 @pytest.mark.parametrize("device", list(WIDTHS))

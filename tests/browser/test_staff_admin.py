@@ -12,14 +12,9 @@ import pyotp
 from playwright.sync_api import expect
 
 from crisisline.seed import MIDDLE_SCHOOL
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import no_sideways_scroll, screenshot, sign_in
 
 PHONE = (360, 740)
-
-
-def no_sideways_scroll(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), \
-        page.url
 
 
 def set_own_password(page, password: str) -> None:

@@ -41,7 +41,7 @@ lint: install
 
 ## Re-extract UI messages, merge them into the Chinese catalog, and compile it
 translations: install
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o /tmp/crisisline.pot --no-location crisisline hotline casework state_machines
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o /tmp/crisisline.pot --no-location crisisline hotline casework schoolnet state_machines
 	$(BIN)/pybabel update -i /tmp/crisisline.pot -d crisisline/translations -l zh_Hans_CN --ignore-obsolete --no-fuzzy-matching
 	$(BIN)/pybabel compile -d crisisline/translations -l zh_Hans_CN
 

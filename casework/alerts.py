@@ -1,7 +1,8 @@
 """Alerts: every kind there is, what each is about, and raising them.
 
-Each kind is declared here, once, with the record it is about (a case or a contact) and
-the words a console shows for it; whichever process shows an alert knows every kind. An
+Each kind is declared here, once, with the record it is about (a case, a contact or a
+school report), the words a console shows for it and, for the kinds that are texted, the
+text; whichever process shows an alert knows every kind. An
 alert of an undeclared kind cannot be stored (``Alert``'s validator), and
 ``tests/test_every_page_renders.py`` renders every kind declared here on the consoles, so
 a new kind is either shown with a link to its record or a failing test.
@@ -11,23 +12,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from casework.models import DEADLINE_KINDS, Alert
 from crisisline.accounts.models import User
-from crisisline.database import db
+from crisisline.database import db, on_commit, transaction_info
 from crisisline.i18n import DEADLINE_LABELS
 from crisisline.realtime import emit_after_commit, user_room
 
-CASE, CONTACT, BREAK_GLASS = "case", "contact", "break_glass"
+CASE, CONTACT, SCHOOL_REPORT, BREAK_GLASS = "case", "contact", "school_report", "break_glass"
 
 
 @dataclass(frozen=True)
 class AlertKind:
-    # what the alert links to: a CASE or a CONTACT (whose id it must carry), or the
-    # BREAK_GLASS reviews (a case or contact id, when it has one, links that record too)
+    # what the alert links to: a CASE, a CONTACT or a SCHOOL_REPORT (whose id it must
+    # carry), or the BREAK_GLASS reviews (a case or contact id, when it has one, links that
+    # record too)
     about: str
     label: object  # what happened, in the reader's language (a lazy message)
+    # the text sent to the recipient's phone once it is committed (when Twilio is set),
+    # formatted with %(case)s, %(report)s and %(step)s; never a student's details. None:
+    # shown on the console only
+    text: object = None
 
 
 def missed(deadline_kind: str) -> str:
@@ -37,15 +44,36 @@ def missed(deadline_kind: str) -> str:
 
 UNANSWERED_HIGH_RISK_TEXT = "unanswered_high_risk_text"
 BREAK_GLASS_LIMIT = "break_glass_limit"
+SCHOOL_REPORT_AT_RISK = "school_report_at_risk"
+SCHOOL_REPORT_UNTAKEN = "school_report_untaken"
+SCHOOL_REPORT_ON_OPEN_CASE = "school_report_on_open_case"
 
 KINDS: dict[str, AlertKind] = {
-    **{missed(kind): AlertKind(CASE, _l("%(step)s is overdue", step=DEADLINE_LABELS[kind]))
+    **{missed(kind): AlertKind(
+        CASE, _l("%(step)s is overdue", step=DEADLINE_LABELS[kind]),
+        _l("Crisisline: case #%(case)s is overdue: %(step)s. Please sign in and act."))
        for kind in DEADLINE_KINDS},
+    SCHOOL_REPORT_AT_RISK: AlertKind(
+        SCHOOL_REPORT, _l("A school reported a student at risk"),
+        _l("Crisisline: a school reported a student at risk (report #%(report)s). Please "
+           "sign in and take it.")),
+    SCHOOL_REPORT_UNTAKEN: AlertKind(
+        SCHOOL_REPORT, _l("Nobody has taken a school's at-risk report"),
+        _l("Crisisline: nobody has taken the school's at-risk report #%(report)s yet. "
+           "Please sign in and see that it is handled.")),
+    SCHOOL_REPORT_ON_OPEN_CASE: AlertKind(
+        CASE, _l("The school reported on the student of this case again"),
+        _l("Crisisline: the school reported on the student of case #%(case)s again. Please "
+           "sign in and read it.")),
     UNANSWERED_HIGH_RISK_TEXT: AlertKind(
         CONTACT, _l("A high-risk text or chat was left unanswered")),
     BREAK_GLASS_LIMIT: AlertKind(
         BREAK_GLASS, _l("Someone reached the hourly limit of emergency access")),
 }
+
+def texted_kinds() -> list[str]:
+    """The kinds whose alerts are texted (a lost send is sent again by the deadline poll)."""
+    return [kind for kind, declared in KINDS.items() if declared.text is not None]
 
 
 def label(kind: str) -> str:
@@ -61,17 +89,34 @@ def about(kind: str) -> str | None:
 
 
 def raise_alerts(kind: str, recipients: Iterable[User], *, case_id: int | None = None,
-                 contact_id: int | None = None, deadline_id: int | None = None) -> list[Alert]:
-    """Alert each of ``recipients`` about a case or a contact (the one ``kind`` is declared
-    about must be given); each recipient's console is told after commit."""
-    needed = {CASE: case_id, CONTACT: contact_id}.get(KINDS[kind].about, kind)
+                 contact_id: int | None = None, school_report_id: int | None = None,
+                 deadline_id: int | None = None) -> list[Alert]:
+    """Alert each of ``recipients`` about a case, a contact or a school report (the one
+    ``kind`` is declared about must be given); each recipient's console is told after
+    commit, and, for a kind with a text, their phone (one task for the transaction's
+    alerts)."""
+    needed = {CASE: case_id, CONTACT: contact_id,
+              SCHOOL_REPORT: school_report_id}.get(KINDS[kind].about, kind)
     if needed is None:
         raise ValueError(f"a {kind} alert is about a {KINDS[kind].about}: give its id")
     alerts = [Alert(recipient_id=recipient.id, kind=kind, case_id=case_id,
-                    contact_id=contact_id, deadline_id=deadline_id) for recipient in recipients]
+                    contact_id=contact_id, school_report_id=school_report_id,
+                    deadline_id=deadline_id) for recipient in recipients]
     db.add_all(alerts)
     for alert in alerts:
         emit_after_commit("alert.raised", {"kind": kind, "case_id": case_id,
-                                           "contact_id": contact_id},
+                                           "contact_id": contact_id,
+                                           "school_report_id": school_report_id},
                           room=user_room(alert.recipient_id))
+    if alerts and KINDS[kind].text is not None and current_app.config["TWILIO_ACCOUNT_SID"]:
+        _text_after_commit(alerts)
     return alerts
+
+
+def _text_after_commit(alerts: list[Alert]) -> None:
+    to_text = transaction_info("alerts_to_text")
+    if not to_text:  # the first in this transaction: one task texts them all (committed
+        # objects keep their ids: the session does not expire them)
+        from casework.tasks import text_alerts  # the tasks raise alerts too
+        on_commit(lambda: text_alerts.delay([alert.id for alert in to_text]))
+    to_text.extend(alerts)

@@ -12,8 +12,7 @@ from casework.models import Case, Deadline, DeadlineStatus, Student
 from casework.schemas import (AlertOut, AssignIn, CaseDetail, CaseFilters, CaseOut,
                               DischargeIn, DocumentIn, DocumentOut, EventRequest, FollowUpIn,
                               FollowUpOut, GuardianAttemptIn, GuardianAttemptOut, HistoryOut,
-                              LiaisonCaseView, NoteIn, NoteOut, OpenCase, ReferralOut,
-                              SchoolReportIn, SchoolReportOut)
+                              LiaisonCaseView, NoteIn, NoteOut, OpenCase, ReferralOut)
 from crisisline import audit
 from crisisline.access.rules import visible
 from crisisline.access.services import open_record
@@ -210,16 +209,6 @@ def record_discharge(data, referral_id: int):
     return referral
 
 
-@blueprint.route("/school-reports", methods=["POST"])
-@blueprint.arguments(SchoolReportIn)
-@blueprint.response(201, SchoolReportOut)
-@login_required
-def file_school_report(data):
-    report = services.file_school_report(current_user, **data)
-    db.commit()
-    return report
-
-
 @blueprint.route("/workflow")
 @login_required
 def workflow():
@@ -241,4 +230,3 @@ def _read(path: str, object_type: str, schema):
 
 
 _read("/referrals/<int:record_id>", "referral", ReferralOut)
-_read("/school-reports/<int:record_id>", "school_report", SchoolReportOut)

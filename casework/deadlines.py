@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from casework import alerts
-from casework.models import DEADLINE_KINDS, Alert, Case, Deadline, DeadlineStatus
+from casework.models import DEADLINE_KINDS, Case, Deadline, DeadlineStatus
 from casework.policy import policy
 from crisisline import audit
 from crisisline.accounts.models import Membership, Role, User
-from crisisline.database import db, on_commit, utcnow
+from crisisline.database import db, utcnow
 
 FOLLOW_UP_KINDS = ("first_follow_up", "follow_up", "outpatient_follow_up")
 
@@ -80,35 +79,30 @@ def fire_due(now: datetime | None = None, limit: int = FIRE_BATCH) -> int:
                      .with_for_update(skip_locked=True, of=Deadline)
                      .options(selectinload(Deadline.case))).all()
     supervisors: dict[int, list[User]] = {}  # by centre
-    raised: list[Alert] = []
     for deadline in due:
         centre_id = deadline.case.centre_id
         if centre_id not in supervisors:
-            supervisors[centre_id] = _centre_supervisors(centre_id)
-        raised += _fire(deadline, _alert_recipients(deadline.case, supervisors[centre_id]),
-                        now)
+            supervisors[centre_id] = centre_supervisors(centre_id)
+        _fire(deadline, _alert_recipients(deadline.case, supervisors[centre_id]), now)
     db.flush()
-    if raised and current_app.config["TWILIO_ACCOUNT_SID"]:
-        from casework.tasks import text_alerts
-        on_commit(lambda ids=[alert.id for alert in raised]: text_alerts.delay(ids))
     return len(due)
 
 
-def _fire(deadline: Deadline, recipients: list[User], now: datetime) -> list[Alert]:
+def _fire(deadline: Deadline, recipients: list[User], now: datetime) -> None:
     deadline.status, deadline.settled_at = DeadlineStatus.FIRED, now
     case = deadline.case
     audit.record("deadline.missed", deadline, changes={
         "kind": {"new": deadline.kind}, "case_id": {"new": case.id},
         "due_at": {"new": deadline.due_at.isoformat()}})
-    raised = alerts.raise_alerts(alerts.missed(deadline.kind), recipients, case_id=case.id,
-                                 deadline_id=deadline.id)
+    alerts.raise_alerts(alerts.missed(deadline.kind), recipients, case_id=case.id,
+                        deadline_id=deadline.id)
     if deadline.kind == "daily_report" and case.daily_reports and case.state == "follow_up":
         schedule(case, "daily_report", due_at=deadline.due_at + timedelta(
             hours=policy().daily_report_hours))
-    return raised
 
 
-def _centre_supervisors(centre_id: int) -> list[User]:
+def centre_supervisors(centre_id: int) -> list[User]:
+    """The active supervisors of a centre: every alert about its work reaches them."""
     return list(db.scalars(select(User).join(Membership).where(
         Membership.organisation_id == centre_id, User.role == Role.SUPERVISOR,
         User.disabled_at.is_(None))))

@@ -1,4 +1,4 @@
-"""Students, guardians, crisis cases, hospital referrals and school reports."""
+"""Students, guardians, crisis cases and hospital referrals."""
 from __future__ import annotations
 
 import enum
@@ -42,12 +42,6 @@ class SpecialGroup(str, enum.Enum):
     ORPHANED = "orphaned"  # 孤儿或事实无人抚养
     DISABLED = "disabled"  # 残疾
     LOW_INCOME = "low_income"  # 家庭经济困难
-
-
-class ReportKind(str, enum.Enum):
-    AT_RISK = "at_risk"  # a student at risk, reported by the school network
-    DAILY = "daily"  # 日报告
-    ZERO = "zero"  # 零报告: nothing happened today, said explicitly
 
 
 class Student(Base):
@@ -174,24 +168,6 @@ class Referral(Base):
     case: Mapped[Case] = relationship(back_populates="referrals")
     hospital: Mapped[Organisation] = relationship()
     escort: Mapped[User | None] = relationship()
-
-
-class SchoolReport(Base):
-    """A report from the school network: a student at risk, or a daily/zero report."""
-
-    __tablename__ = "school_reports"
-    __audit_name__ = "school_report"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    school_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
-    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id"), index=True)
-    reported_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    kind: Mapped[ReportKind] = mapped_column(enum_column(ReportKind, "report_kind"))
-    report_date: Mapped[date] = mapped_column(Date)
-    note: Mapped[str] = mapped_column(Text, default="", info={"sensitive": True})
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    student: Mapped[Student | None] = relationship()
 
 
 class CaseHistory(Base):
@@ -329,8 +305,9 @@ class Deadline(Base):
 
 
 class Alert(Base):
-    """An alert to one person about a case or a contact, e.g. a missed deadline; texted
-    once when Twilio is set. Its kinds are declared in ``casework.alerts``."""
+    """An alert to one person about a case, a contact or a school report, e.g. a missed
+    deadline; texted once when Twilio is set. Its kinds are declared in
+    ``casework.alerts``."""
 
     __tablename__ = "alerts"
 
@@ -339,6 +316,7 @@ class Alert(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     deadline_id: Mapped[int | None] = mapped_column(ForeignKey("deadlines.id"))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    school_report_id: Mapped[int | None] = mapped_column(ForeignKey("school_reports.id"))
     kind: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     acknowledged_at: Mapped[datetime | None]

@@ -25,6 +25,8 @@ class Policy:
     monthly_follow_up_days: int = 30  # ...then monthly
     outpatient_follow_up_days: int = 7  # after hospital discharge
     daily_report_hours: int = 24  # 日报告/零报告 for high-risk students in follow-up
+    report_triage_minutes: int = 15  # a school's at-risk report nobody has taken: the
+    # supervisors are texted
     leave_reminder_days: int = 3  # before a leave's expected end
     min_follow_ups_to_close: int = 2
     deadline_poll_seconds: int = 1  # every worker polls this often

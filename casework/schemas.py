@@ -48,16 +48,6 @@ class ReferralOut(ma.Schema):
     escort = ma.fields.Function(_escort)  # who accompanies the student: name, phone
 
 
-class SchoolReportOut(ma.Schema):
-    id = ma.fields.Integer()
-    school_id = ma.fields.Integer()
-    student_id = ma.fields.Integer(allow_none=True)
-    kind = _value("kind")
-    report_date = ma.fields.Date()
-    note = ma.fields.String()
-    created_at = ma.fields.DateTime()
-
-
 class GuardianOut(ma.Schema):
     name = ma.fields.String()
     relation = ma.fields.String()
@@ -197,14 +187,6 @@ class AlertOut(ma.Schema):
 
 class DischargeIn(ma.Schema):
     discharged_at = validation.AwareDateTime(required=True)
-
-
-class SchoolReportIn(ma.Schema):
-    student_id = ma.fields.Integer(load_default=None, strict=True)
-    student_number = ma.fields.String(load_default=None)
-    kind = ma.fields.String(required=True)
-    note = ma.fields.String(load_default="")
-    report_date = validation.Date(load_default=None)
 
 
 class AssignIn(ma.Schema):

@@ -9,7 +9,7 @@ data and the policy's rules for it (422, naming each field).
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import marshmallow as ma
 from flask import has_request_context, url_for
@@ -20,8 +20,8 @@ from casework import deadlines, workflow
 from casework.policy import policy
 from casework.models import (Alert, Case, CaseDocument, CaseHistory, CaseNote, CaseSource,
                              DocumentKind, FollowUpContact, FollowUpKind,
-                             GuardianContactAttempt, Guardian, Referral, ReportKind, RiskLevel,
-                             SchoolReport, Student)
+                             GuardianContactAttempt, Guardian, Referral, RiskLevel,
+                             Student)
 from crisisline import audit
 from crisisline.access.rules import EDIT, VIEW, can, hospitals_following, may_break_glass
 from crisisline.access.services import open_record
@@ -355,48 +355,6 @@ def record_discharge(actor: User, referral_id: int, discharged_at: datetime) -> 
     deadlines.schedule(referral.case, "outpatient_follow_up", after=discharged_at)
     audit.record("referral.discharge", referral, changes=audit.diff(referral))
     return referral
-
-
-def file_school_report(actor: User, *, student_id: int | None = None, kind: str,
-                       note: str = "", report_date: date | None = None,
-                       student_number: str | None = None) -> SchoolReport:
-    """A report from the school network; a daily or zero report meets that day's deadline.
-
-    The student is named by id or by student number, within the reporter's own school.
-    """
-    if actor.role != Role.REPORTER:
-        raise Forbidden(_l("only school reporters file school reports"))
-    schools = actor.organisation_ids(OrgKind.SCHOOL)
-    student = db.get(Student, student_id) if student_id is not None else None
-    if student is None and student_number:
-        student = db.scalar(select(Student).where(Student.student_number == student_number,
-                                                  Student.school_id.in_(schools)))
-    errors = {}
-    if kind not in {k.value for k in ReportKind}:
-        errors["kind"] = _l("choose one of the options offered")
-    if student is None or student.school_id not in schools:
-        errors["student_id"] = _l("must be a student of your school")
-    if kind == ReportKind.AT_RISK.value and not (note or "").strip():
-        errors["note"] = _l("say what you saw")
-    if errors:
-        raise InvalidInput(errors)
-    report = SchoolReport(school_id=student.school_id, student_id=student.id,
-                          reported_by_id=actor.id, kind=ReportKind(kind), note=note or "",
-                          report_date=report_date or utcnow().date())
-    db.add(report)
-    if report.kind in (ReportKind.DAILY, ReportKind.ZERO):
-        period = timedelta(hours=policy().daily_report_hours)
-        for case in db.scalars(select(Case).where(Case.student_id == student.id,
-                                                  Case.daily_reports.is_(True))):
-            # the report meets the period now running; it cannot be filed ahead
-            current = [d for d in deadlines.pending(case, "daily_report")
-                       if d.due_at <= utcnow() + period]
-            for due in current:
-                deadlines.settle(case, "daily_report")
-                deadlines.schedule(case, "daily_report", due_at=due.due_at + period)
-    audit.record("school_report.create", report, changes={"kind": {"new": kind},
-                                                          "student_id": {"new": student.id}})
-    return report
 
 
 def assign(actor: User, case_id: int, *, owner_id: int | None, version: int) -> Case:

@@ -18,8 +18,7 @@ from datetime import date, datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
-from casework.models import (Case, FollowUpContact, Gender, Guardian, SchoolReport,
-                             SpecialGroup, Student)
+from casework.models import Case, FollowUpContact, Gender, Guardian, SpecialGroup, Student
 from crisisline import audit
 from crisisline.access.rules import (EDIT, VIEW, can, identifiable, may_break_glass, visible)
 from crisisline.access.services import open_record
@@ -30,6 +29,7 @@ from crisisline.i18n import RECORD_LABELS
 from crisisline.validation import (PhoneNumberError, date_problem, name_problem,
                                    phone_number, text_problem)
 from hotline.models import Contact
+from schoolnet.models import SchoolReport
 
 MAX_GUARDIANS = 3
 PER_PAGE = 20

@@ -8,10 +8,9 @@ from datetime import timedelta
 from celery import shared_task
 from flask import current_app
 from flask_babel import force_locale
-from flask_babel import gettext as _
 from sqlalchemy import select
 
-from casework import deadlines
+from casework import alerts, deadlines
 from casework.models import Alert
 from crisisline.database import db, utcnow
 from crisisline.i18n import DEADLINE_LABELS
@@ -40,7 +39,7 @@ def fire_due_deadlines() -> int:
         log.info("fired %d due deadline(s)", fired)
     if current_app.config["TWILIO_ACCOUNT_SID"]:
         unsent = db.scalars(select(Alert.id).where(
-            Alert.sms_status.is_(None), Alert.deadline_id.is_not(None),
+            Alert.sms_status.is_(None), Alert.kind.in_(alerts.texted_kinds()),
             Alert.created_at <= utcnow() - UNSENT_AFTER)).all()
         if unsent:
             text_alerts.delay(list(unsent))
@@ -72,8 +71,10 @@ def _marker(alert: Alert):
 
 
 def alert_text(alert: Alert) -> str:
-    """The text says which case and which step, and nothing about the student."""
-    kind = alert.deadline.kind if alert.deadline else alert.kind
+    """The text its kind declares: which case, step or report, nothing about the
+    student."""
+    step = alert.deadline.kind if alert.deadline else alert.kind
     with force_locale(alert.recipient.language):
-        return _("Crisisline: case #%(case)s is overdue: %(step)s. Please sign in and act.",
-                 case=alert.case_id, step=DEADLINE_LABELS.get(kind, kind))
+        return str(alerts.KINDS[alert.kind].text) % {
+            "case": alert.case_id, "report": alert.school_report_id,
+            "step": DEADLINE_LABELS.get(step, step)}

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from casework import alerts, deadlines, people, services, students
 from casework.forms import event_data, event_form
 from casework.models import (Case, CaseDocument, DocumentKind, FollowUpContact, FollowUpKind,
-                             Referral, SchoolReport, Student)
+                             Referral)
 from casework.picture import workflow_svg
 from casework import workflow
 from casework.workflow import HANDLERS
@@ -32,6 +32,7 @@ from crisisline.pages import save
 from crisisline.validation import local_datetime
 from hotline.services import on_duty
 from hotline.wallboard import wallboard
+from schoolnet import services as school_reports
 
 blueprint = Blueprint("casework", __name__, template_folder="templates")
 blueprint.add_app_template_global(alerts.label, "alert_label")
@@ -77,7 +78,8 @@ def counselor_home():
     duty = on_duty(current_user)
     db.commit()
     return render_template("casework/counselor_home.html", cases=_latest(Case),
-                           alerts=services.my_alerts(current_user), **duty)
+                           alerts=services.my_alerts(current_user),
+                           school_reports=school_reports.open_reports(current_user), **duty)
 
 
 @blueprint.route("/console/supervisor")
@@ -86,6 +88,7 @@ def supervisor_home():
     return render_template("casework/supervisor_home.html", cases=_latest(Case),
                            reviews=pending_reviews(current_user),
                            alerts=services.my_alerts(current_user),
+                           school_reports=school_reports.open_reports(current_user),
                            board=wallboard(current_user), chain=verify_since_last_check()[1])
 
 
@@ -109,19 +112,6 @@ def discharge(referral_id: int):
     return redirect(url_for("casework.liaison_home"))
 
 
-@blueprint.route("/school/reports", methods=["POST"])
-@require_role(Role.REPORTER)
-def file_report():
-    form = request.form
-    if save(lambda: services.file_school_report(
-            current_user, kind=form.get("kind", ""), note=form.get("note", ""),
-            student_id=_number(form.get("student_id")),
-            student_number=form.get("student_number", "").strip() or None),
-            _l("Report filed.")) is None:
-        return reporter_home(), 422  # refused: the page again, as typed
-    return redirect(url_for("casework.reporter_home"))
-
-
 @blueprint.route("/portal/hospital")
 @require_role(Role.HOSPITAL_LIAISON)
 def liaison_home():
@@ -131,24 +121,6 @@ def liaison_home():
             "referral_ids": {"new": [referral.id for referral in referrals]}})
         db.commit()
     return render_template("casework/liaison_home.html", referrals=referrals)
-
-
-@blueprint.route("/school")
-@require_role(Role.REPORTER)
-def reporter_home():
-    # only the students this reporter has reported on and who are still at their school (one
-    # who moved school took the file along): others are named by student number
-    pupils = db.scalars(select(Student).where(Student.id.in_(
-        select(SchoolReport.student_id).where(SchoolReport.reported_by_id == current_user.id)),
-        Student.school_id.in_(current_user.organisation_ids(OrgKind.SCHOOL)))
-        .order_by(Student.student_number)).all()
-    monitored = set(db.scalars(select(Case.student_id).where(
-        Case.daily_reports.is_(True), Case.student_id.in_([s.id for s in pupils]))))
-    # the state of the cases this reporter reported, by student
-    cases = {case.student_id: case for case in db.scalars(
-        visible(current_user, Case).order_by(Case.id))}
-    return render_template("casework/reporter_home.html", reports=_latest(SchoolReport),
-                           students=pupils, monitored=monitored, cases=cases)
 
 
 @blueprint.route("/cases/<int:record_id>")

@@ -49,6 +49,7 @@ def create_app(config: Mapping | None = None, *, environ: Mapping[str, str] | No
     app.teardown_appcontext(lambda _exc: database.db.remove())
 
     from crisisline import models  # noqa: F401  (every table)
+    from schoolnet import access  # noqa: F401  (registers its access rules)
     from crisisline.realtime import console  # noqa: F401  (the /console socket handlers)
     from crisisline.accounts import security
     security.init_app(app)
@@ -112,13 +113,15 @@ def _register_blueprints(app: Flask) -> None:
     from hotline.views import api_blueprint as hotline_api
     from hotline.twilio_views import blueprint as twilio_webhooks
     from hotline.views import blueprint as hotline_pages
+    from schoolnet.api import blueprint as schoolnet_api
+    from schoolnet.views import blueprint as schoolnet_pages
 
     for blueprint in (accounts_pages, access_pages, audit_pages, district_pages, import_pages,
-                      hotline_pages, casework_pages, student_pages, twilio_webhooks,
-                      student_chat):
+                      hotline_pages, casework_pages, student_pages, schoolnet_pages,
+                      twilio_webhooks, student_chat):
         app.register_blueprint(blueprint)
     for blueprint in (access_api, district_api, hotline_api, casework_api, accounts_api,
-                      students_api):
+                      students_api, schoolnet_api):
         api.register_blueprint(blueprint)
 
 

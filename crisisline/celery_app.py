@@ -43,6 +43,8 @@ def periodic_tasks(app: Flask) -> dict:
     return {
         "keep-the-queue-moving": {"task": "hotline.tasks.keep_the_queue_moving",
                                   "schedule": timedelta(seconds=2)},
+        "alert-untaken-school-reports": {"task": "schoolnet.tasks.alert_untaken_reports",
+                                         "schedule": timedelta(seconds=30)},
         "chain-audit-queue": {"task": "crisisline.audit.tasks.chain_audit_queue",
                               "schedule": timedelta(seconds=5)},
         "verify-audit-chain": {"task": "crisisline.audit.tasks.verify_audit_chain",
@@ -131,7 +133,7 @@ def create_celery(app: Flask) -> Celery:
         beat_schedule_filename=str(settings.instance_path / "celerybeat-schedule"),
         timezone="UTC",
         imports=("crisisline.audit.tasks", "crisisline.realtime.tasks", "casework.tasks",
-                 "hotline.tasks"),
+                 "hotline.tasks", "schoolnet.tasks"),
     )
     if settings.redis_url:  # bounded waits on Redis (above); the embedded broker is a file
         celery.conf.update(

@@ -208,6 +208,9 @@ CREDENTIAL_LABELS = {"link": _l("A one-time sign-in link (valid 24 hours)"),
                      "password": _l("A temporary password (changed at first sign-in)")}
 REPORT_KIND_LABELS = {"at_risk": _l("Student at risk"), "daily": _l("Daily report"),
                       "zero": _l("Zero report")}
+REPORT_STATUS_LABELS = {"received": _l("Received"), "in_progress": _l("Being handled"),
+                        "case_opened": _l("A case was opened"),
+                        "closed": _l("Closed without a case")}
 GENDER_LABELS = {"male": _l("Male"), "female": _l("Female")}
 SPECIAL_GROUP_LABELS = {  # casework.models.SpecialGroup
     "left_behind": _l("Left-behind child"), "migrant": _l("Migrant child"),
@@ -285,6 +288,7 @@ def template_globals() -> dict:
             "role_label": labeller(ROLE_LABELS), "risk_label": labeller(RISK_LABELS),
             "channel_label": labeller(CHANNEL_LABELS), "state_label": labeller(STATE_LABELS),
             "report_kind_label": labeller(REPORT_KIND_LABELS),
+            "report_status_label": labeller(REPORT_STATUS_LABELS),
             "outcome_label": labeller(OUTCOME_LABELS), "event_label": labeller(EVENT_LABELS),
             "field_label": field_label, "choice_label": labeller(CHOICE_LABELS),
             "deadline_label": labeller(DEADLINE_LABELS),

@@ -6,5 +6,6 @@ from crisisline.audit import models as audit_models  # noqa: F401
 from crisisline.database import Base  # noqa: F401
 from crisisline.realtime import models as realtime_models  # noqa: F401
 from hotline import models as hotline_models  # noqa: F401
+from schoolnet import models as schoolnet_models  # noqa: F401
 
 metadata = Base.metadata

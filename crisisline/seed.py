@@ -7,13 +7,14 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from casework.models import Case, ReportKind, RiskLevel, SchoolReport, Student
+from casework.models import Case, RiskLevel, Student
 from crisisline import audit
 from crisisline.accounts.models import (Organisation, Team,
                                         TeamMember, User)
 from crisisline.accounts.services import create_user, set_password
 from crisisline.database import db, utcnow
 from hotline.models import Channel, Contact
+from schoolnet.models import ReportKind, SchoolReport
 
 CENTRE, MIDDLE_SCHOOL, COLLEGE = "HOTLINE-CENTRE", "SCH-NO1", "COL-NORMAL"
 PSYCHIATRIC_DEPARTMENT, MENTAL_HEALTH_CENTRE = "HOSP-PEOPLE1", "HOSP-MHC"

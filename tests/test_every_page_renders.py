@@ -25,14 +25,15 @@ from casework import alerts
 from casework.models import (DEADLINE_KINDS, Alert, Case, CaseDocument, CaseHistory, CaseNote,
                              CaseSource, Deadline, DeadlineStatus, DocumentKind,
                              FollowUpContact, FollowUpKind, Gender, Guardian,
-                             GuardianContactAttempt, Referral, ReportKind, RiskLevel,
-                             SchoolReport, SpecialGroup, Student)
+                             GuardianContactAttempt, Referral, RiskLevel, SpecialGroup,
+                             Student)
 from crisisline import audit
 from crisisline.access.models import BreakGlassGrant
 from crisisline.accounts.models import SchoolUnit, Team, UnitKind
 from crisisline.database import utcnow
 from crisisline.i18n import DELIVERY_LABELS, WRAP_UP_LABELS
 from hotline.cssrs import QUESTIONS
+from schoolnet.models import ReportKind, ReportStatus, SchoolReport
 from hotline.models import (OFFER_OUTCOMES, CallbackAttempt, Channel, Contact, ContactMessage,
                             ContactStatus, Offer, Presence, Priority)
 from state_machines import case_workflow, presence
@@ -58,6 +59,7 @@ class Everything:
     cases: list[int] = field(default_factory=list)
     students: list[int] = field(default_factory=list)
     contacts: list[int] = field(default_factory=list)
+    school_reports: list[int] = field(default_factory=list)
     deadlines: dict[str, int] = field(default_factory=dict)  # a fired one of each kind
 
 
@@ -211,13 +213,24 @@ def build_everything(db, world) -> Everything:
                       *db.scalars(select(Case.student_id).where(Case.id.in_(made.cases),
                                                                  Case.student_id.is_not(None)))]
 
-    for kind in ReportKind:
-        db.add_all([SchoolReport(school_id=o["S"].id, student_id=world.records["student"].id,
-                                 reported_by_id=u["reporter"].id, kind=kind,
-                                 report_date=date(2026, 11, 2), note="正常"),
-                    SchoolReport(school_id=o["S"].id, student_id=None,
-                                 reported_by_id=u["reporter"].id, kind=kind,
-                                 report_date=date(2026, 11, 2))])
+    unit = SchoolUnit(school_id=o["S"].id, kind=UnitKind.CLASS, name="报告班")
+    db.add(unit)
+    db.flush()
+    for n, (kind, status) in enumerate((kind, status) for kind in ReportKind
+                                       for status in ReportStatus):
+        reports = [SchoolReport(school_id=o["S"].id, student_id=world.records["student"].id,
+                                unit_id=unit.id, reported_by_id=u["reporter"].id, kind=kind,
+                                report_date=date(2026, 11, 2), note="正常", status=status,
+                                once_key=f"every-{n}", taken_by_id=u["counselor"].id,
+                                taken_at=utcnow(), case_id=made.cases[0],
+                                closed_reason="已核实，无需干预", handled_at=utcnow(),
+                                triage_alerted_at=utcnow()),
+                   SchoolReport(school_id=o["S"].id, student_id=None,
+                                reported_by_id=u["reporter"].id, kind=kind, status=status,
+                                report_date=date(2026, 11, 2))]
+        db.add_all(reports)
+        db.flush()
+        made.school_reports += [full(reports[0]).id, bare(reports[1]).id]
 
     for object_type, object_id in (("case", world.records["case_b"].id),
                                    ("contact", world.records["contact_b"].id)):
@@ -277,6 +290,15 @@ def test_every_case_and_contact_page_renders_for_every_role(everything, browsers
         get(browsers["supervisor"], f"/contacts/{contact_id}/transcript")
 
 
+def test_every_school_report_page_renders_for_every_role(everything, browsers):
+    for report_id in everything.school_reports:
+        get(browsers["supervisor"], f"/school-reports/{report_id}")  # the school's centre
+        get(browsers["reporter"], f"/school-reports/{report_id}")  # who reported it
+        for browser in browsers.values():
+            status = browser.get(f"/school-reports/{report_id}").status_code
+            assert status in (200, 403, 404), status  # shown, or refused: never a 500
+
+
 def test_every_student_page_renders_for_every_role(everything, browsers):
     for student_id in everything.students:
         get(browsers["admin"], f"/students/{student_id}")  # an admin keeps every profile
@@ -310,16 +332,18 @@ def alerts_section(page: str) -> str:
 def test_every_alert_kind_shows_on_the_consoles_with_a_link_to_its_record(
         app, ctx, world, everything, browsers):
     case_id, contact_id = everything.cases[0], everything.contacts[0]
-    links = [(case_id, None), (None, contact_id), (case_id, contact_id), (None, None)]
+    report_id = everything.school_reports[0]
+    links = [(case_id, None, None), (None, contact_id, None), (case_id, contact_id, None),
+             (None, None, report_id), (case_id, None, report_id), (None, None, None)]
     consoles = {"counselor": "/console/counselor", "supervisor": "/console/supervisor"}
     assert alerts.KINDS, "no alert kind is declared"
     for kind in alerts.KINDS:
         deadline = everything.deadlines.get(kind.removeprefix("missed_"))
         with ctx() as db:
             raised = [Alert(recipient_id=world.users[role].id, kind=kind, case_id=case,
-                            contact_id=contact, deadline_id=deadline.id if deadline else None,
-                            sms_status=sms)
-                      for role in consoles for (case, contact), sms in zip(
+                            contact_id=contact, school_report_id=report,
+                            deadline_id=deadline.id if deadline else None, sms_status=sms)
+                      for role in consoles for (case, contact, report), sms in zip(
                           links, cycle([None, "sending", "sent", "failed"]))]
             db.add_all(raised)
             db.commit()
@@ -337,6 +361,9 @@ def test_every_alert_kind_shows_on_the_consoles_with_a_link_to_its_record(
                         assert f'href="/cases/{alert.case_id}"' in shown, (kind, role)
                     if alert.contact_id:
                         assert f'href="/contacts/{alert.contact_id}"' in shown, (kind, role)
+                    if alert.school_report_id:
+                        assert f'href="/school-reports/{alert.school_report_id}"' in shown, \
+                            (kind, role)
         with ctx() as db:
             for alert in raised:
                 db.get(Alert, alert.id).acknowledged_at = utcnow()

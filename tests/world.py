@@ -4,12 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from casework.models import Case, CaseSource, Referral, ReportKind, RiskLevel, SchoolReport, Student
+from casework.models import Case, CaseSource, Referral, RiskLevel, Student
 from crisisline.accounts.models import (HospitalKind, Membership, Organisation, OrgKind, Role, Team,
                                         TeamMember, User)
 from crisisline.accounts.services import hash_password
 from crisisline.database import db
 from hotline.models import Channel, Contact
+from schoolnet.models import ReportKind, SchoolReport
 
 PASSWORD = "correct-horse-battery"
 TEST_HOTLINE = "+8610012356"

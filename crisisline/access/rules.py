@@ -9,7 +9,7 @@ the relationship between the user and the record, not from the role alone:
   team), and what hangs off those cases;
 - a supervisor everything in their centre;
 - a hospital liaison only referrals to their own hospital;
-- a reporter only what they reported;
+- a reporter what they reported (the school network's rules: ``schoolnet.access``);
 - an admin the students' profiles of every school (to keep the district's records), and
   none of the casework about them.
 
@@ -24,13 +24,14 @@ from typing import Any, Callable
 from flask import g, has_app_context
 from sqlalchemy import ColumnElement, Select, String, cast, false, func, or_, select, true
 
-from casework.models import Case, Referral, SchoolReport, Student
+from casework.models import Case, Referral, Student
 from crisisline.access.models import BreakGlassGrant
 from crisisline.accounts.models import (Membership, OrgKind, Organisation, Role, TeamMember,
                                         User)
 from crisisline.audit.models import AuditEntry
 from crisisline.database import Base, db, utcnow
 from hotline.models import Contact
+from schoolnet.models import SchoolReport
 
 VIEW, EDIT = "view", "edit"
 ACTIONS = (VIEW, EDIT)
@@ -231,24 +232,6 @@ def _supervisor_referral(user: User, referral: Referral) -> bool:
     return referral.case.centre_id in user.centre_ids
 
 
-# -- school reports -----------------------------------------------------------------------
-
-@rule(SchoolReport, ACTIONS, Role.REPORTER)
-def _reporter_report(user: User, report: SchoolReport) -> bool:
-    return report.reported_by_id == user.id
-
-
-@rule(SchoolReport, (VIEW,), Role.COUNSELOR)
-def _counselor_views_report(user: User, report: SchoolReport) -> bool:
-    return report.student is not None and any(
-        _counselor_case(user, case) for case in report.student.cases)
-
-
-@rule(SchoolReport, (VIEW,), Role.SUPERVISOR)
-def _supervisor_views_report(user: User, report: SchoolReport) -> bool:
-    return school_centre_id(report.school_id) in user.centre_ids
-
-
 # -- students (一生一案) -------------------------------------------------------------------
 # A student's file: the counselor working one of the student's cases reads it and corrects
 # it (a guardian's new phone learnt during the crisis); the supervisors of the centre that
@@ -292,7 +275,7 @@ def _supervisor_reviews_grant(user: User, grant: BreakGlassGrant) -> bool:
 
 # -- the same rules as SQL, for lists -------------------------------------------------------
 
-def _school_ids_of(centre_ids: set[int]):
+def schools_served_by(centre_ids: set[int]):
     return select(Organisation.id).where(Organisation.centre_id.in_(centre_ids))
 
 
@@ -344,21 +327,6 @@ def _supervisor_referrals(user: User):
     return Referral.case_id.in_(select(Case.id).where(_supervisor_cases(user)))
 
 
-@scope(SchoolReport, Role.REPORTER)
-def _reporter_reports(user: User):
-    return SchoolReport.reported_by_id == user.id
-
-
-@scope(SchoolReport, Role.COUNSELOR)
-def _counselor_reports(user: User):
-    return SchoolReport.student_id.in_(select(Case.student_id).where(_counselor_cases(user)))
-
-
-@scope(SchoolReport, Role.SUPERVISOR)
-def _supervisor_reports(user: User):
-    return SchoolReport.school_id.in_(_school_ids_of(user.centre_ids))
-
-
 @scope(Student, Role.COUNSELOR)
 def _counselor_students(user: User):
     return Student.id.in_(select(Case.student_id).where(_counselor_cases(user)))
@@ -366,7 +334,7 @@ def _counselor_students(user: User):
 
 @scope(Student, Role.SUPERVISOR)
 def _supervisor_students(user: User):
-    return Student.school_id.in_(_school_ids_of(user.centre_ids))
+    return Student.school_id.in_(schools_served_by(user.centre_ids))
 
 
 @scope(Student, Role.ADMIN)
@@ -383,9 +351,9 @@ def identifiable(user: User, contact: Contact | None = None) -> ColumnElement[bo
     if not user.is_active:
         return false()
     if user.role in (Role.COUNSELOR, Role.SUPERVISOR):
-        return Student.school_id.in_(_school_ids_of(user.centre_ids))
+        return Student.school_id.in_(schools_served_by(user.centre_ids))
     if user.role == Role.VOLUNTEER and contact is not None and can(user, EDIT, contact):
-        return Student.school_id.in_(_school_ids_of({contact.centre_id}))
+        return Student.school_id.in_(schools_served_by({contact.centre_id}))
     return false()
 
 

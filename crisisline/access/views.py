@@ -19,6 +19,7 @@ api_blueprint = ApiBlueprint("break_glass", __name__, url_prefix="/api/break-gla
                              description="Time-boxed, reasoned access beyond one's scope")
 
 RECORD_PAGES = {"case": "casework.case_page", "contact": "hotline.contact_page",
+                "school_report": "schoolnet.report_page",
                 "student": "students.file_page"}
 
 

@@ -30,7 +30,7 @@ ROLE_HOME = {
     Role.COUNSELOR: "casework.counselor_home",
     Role.SUPERVISOR: "casework.supervisor_home",
     Role.HOSPITAL_LIAISON: "casework.liaison_home",
-    Role.REPORTER: "casework.reporter_home",
+    Role.REPORTER: "schoolnet.reporter_home",
     Role.ADMIN: "accounts.admin_users",
 }
 

@@ -14,8 +14,11 @@ event                payload                                     rooms
                                                                  ``team:<id>``,
                                                                  ``supervisors:<centre>``,
                                                                  ``hospital:<referred to>``
-``alert.raised``     ``kind`` + ``case_id`` or ``contact_id``     ``user:<recipient>``,
-                     (or ``object_type`` for break-the-glass)     ``supervisors:<centre>``
+``alert.raised``     ``kind`` + ``case_id``, ``contact_id`` or    ``user:<recipient>``,
+                     ``school_report_id`` (or ``object_type``      ``supervisors:<centre>``
+                     for break-the-glass)
+``school_report.     ``school_report_id, status``                ``reports:<centre>``,
+updated``                                                        ``user:<reporter>``
 ===================  ==========================================  ============================
 
 Payloads carry ids and states, never a student's details: a console fetches what changed
@@ -46,14 +49,16 @@ from crisisline.extensions import socketio
 
 NAMESPACE = "/console"
 EVENTS = ("queue.updated", "contact.offered", "contact.updated", "agent.status",
-          "case.updated", "alert.raised")
+          "case.updated", "alert.raised", "school_report.updated")
 
 
 #: the payload keys that name the record an event is about, by event; the others are about
 #: no record (a queue, a person's presence) or the recipient's own (an offer made to them)
-SUBJECTS = {"case.updated": ("case_id",), "alert.raised": ("case_id", "contact_id"),
-            "contact.updated": ("contact_id",)}
-_SUBJECT_TYPES = {"case_id": "case", "contact_id": "contact"}
+SUBJECTS = {"case.updated": ("case_id",),
+            "alert.raised": ("case_id", "contact_id", "school_report_id"),
+            "contact.updated": ("contact_id",), "school_report.updated": ("school_report_id",)}
+_SUBJECT_TYPES = {"case_id": "case", "contact_id": "contact",
+                  "school_report_id": "school_report"}
 
 
 def subject(event: str, payload: dict[str, Any]) -> tuple[str, int] | None:
@@ -74,6 +79,11 @@ def queue_room(centre_id: int) -> str:
 
 def supervisors_room(centre_id: int) -> str:
     return f"supervisors:{centre_id}"
+
+
+def reports_room(centre_id: int) -> str:
+    """The centre's counselors and supervisors: the school reports it handles."""
+    return f"reports:{centre_id}"
 
 
 def team_room(team_id: int) -> str:

@@ -29,8 +29,8 @@ from crisisline.accounts.services import user_for_token
 from crisisline.database import db, utcnow
 from crisisline.messages import problems, refusal
 from crisisline.extensions import socketio
-from crisisline.realtime import (NAMESPACE, case_room, hospital_room, queue_room, sent_here,
-                                 subject, supervisors_room, team_room, user_room)
+from crisisline.realtime import (NAMESPACE, case_room, hospital_room, queue_room, reports_room,
+                                 sent_here, subject, supervisors_room, team_room, user_room)
 from crisisline.realtime.models import ConsoleEvent
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,8 @@ def rooms_for(user: User) -> list[str]:
     rooms = [user_room(user.id)]
     if user.role in (Role.VOLUNTEER, Role.COUNSELOR, Role.SUPERVISOR):
         rooms += [queue_room(centre_id) for centre_id in sorted(user.centre_ids)]
+    if user.role in (Role.COUNSELOR, Role.SUPERVISOR):
+        rooms += [reports_room(centre_id) for centre_id in sorted(user.centre_ids)]
     if user.role == Role.SUPERVISOR:
         rooms += [supervisors_room(centre_id) for centre_id in sorted(user.centre_ids)]
     if user.role == Role.COUNSELOR:

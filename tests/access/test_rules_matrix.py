@@ -21,22 +21,23 @@ BOTH = (VIEW, EDIT)
 ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
     "volunteer": {"contact": BOTH},
     "other_volunteer": {"contact_b": BOTH},
+    # the centre's counselors and supervisors handle the at-risk reports of its schools
     "counselor": {"team_case": BOTH, "student": BOTH, "referral_h1": BOTH,
-                  "report": (VIEW,), "counselor_contact": BOTH},
+                  "report": BOTH, "counselor_contact": BOTH},
     "owner_counselor": {"owned_case": BOTH, "contact": (VIEW,), "transfer_case": BOTH,
-                        "referral_transfer": BOTH},
+                        "referral_transfer": BOTH, "report": BOTH},
     "outsider_counselor": {"case_b": BOTH, "student_b": BOTH, "referral_h2": BOTH,
                            "report_b": (VIEW,)},
     "supervisor": {"team_case": BOTH, "owned_case": BOTH, "contact": BOTH, "student": BOTH,
                    "counselor_contact": BOTH, "transfer_case": BOTH, "referral_transfer": BOTH,
-                   "referral_h1": BOTH, "report": (VIEW,), "audit_entry": (VIEW,),
+                   "referral_h1": BOTH, "report": BOTH, "audit_entry": (VIEW,),
                    "counselor_grant": BOTH},
     "other_supervisor": {"case_b": BOTH, "contact_b": BOTH, "student_b": BOTH,
                          "referral_h2": BOTH, "report_b": (VIEW,), "audit_entry": (VIEW,)},
     "liaison": {"referral_h1": BOTH, "referral_transfer": BOTH, "transfer_case": (VIEW,)},
     "other_liaison": {"referral_h2": BOTH},
-    "reporter": {"report": BOTH},
-    "other_reporter": {"report_b": BOTH},
+    "reporter": {"report": (VIEW,)},  # the centre handles it
+    "other_reporter": {"report_b": (VIEW,)},
     "admin": {"a_user": BOTH, "student": BOTH, "student_b": BOTH},
 }
 

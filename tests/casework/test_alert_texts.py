@@ -103,7 +103,8 @@ def step_kinds(monkeypatch):
     these tests only."""
     for n in range(3 * TEXT_CHUNK):
         monkeypatch.setitem(alerts.KINDS, f"test_step_{n}",
-                            alerts.AlertKind(alerts.CASE, f"step {n}"))
+                            alerts.AlertKind(alerts.CASE, f"step {n}",
+                                             f"step {n} of case %(case)s"))
 
 
 def many_alerts(ctx, case_id: int, count: int) -> list[int]:

@@ -5,7 +5,8 @@ import re
 
 from sqlalchemy import select
 
-from casework.models import Case, CaseHistory, SchoolReport
+from casework.models import Case, CaseHistory
+from schoolnet.models import SchoolReport
 from tests.conftest import login
 from tests.world import PASSWORD
 

@@ -1,0 +1,97 @@
+"""The school network's JSON API: filing reports, and the centre handling them."""
+from __future__ import annotations
+
+from flask_login import current_user, login_required
+from flask_smorest import Blueprint
+
+from casework.api import case_detail
+from casework.schemas import CaseDetail
+from crisisline import audit
+from crisisline.access.rules import visible
+from crisisline.access.services import open_record
+from crisisline.database import db
+from schoolnet import services
+from schoolnet.models import ReportStatus, SchoolReport
+from schoolnet.schemas import (CloseIn, DueStudentOut, OpenCaseIn, ReportQuery,
+                               SchoolReportIn, SchoolReportOut)
+
+blueprint = Blueprint("schoolnet_api", __name__, url_prefix="/api",
+                      description="Reports from the school network, and their handling")
+
+
+@blueprint.route("/school-reports", methods=["POST"])
+@blueprint.arguments(SchoolReportIn)
+@blueprint.response(201, SchoolReportOut)
+@login_required
+def file_report(data):
+    report = services.file_report(current_user, **data)
+    db.commit()
+    return report
+
+
+@blueprint.route("/school-reports", methods=["GET"])
+@blueprint.arguments(ReportQuery, location="query")
+@blueprint.response(200, SchoolReportOut(many=True))
+@login_required
+def list_reports(query):
+    """The reports the caller may read; ``status=open``: the at-risk reports still to be
+    handled, oldest first."""
+    if query["status"] == "open":
+        reports = services.open_reports(current_user)
+    else:
+        select_reports = visible(current_user, SchoolReport).order_by(
+            SchoolReport.created_at.desc()).limit(200)
+        if query["status"]:
+            select_reports = select_reports.where(
+                SchoolReport.status == ReportStatus(query["status"]))
+        reports = db.scalars(select_reports).all()
+    audit.record("school_report.list", object_type="school_report", changes={
+        "school_report_ids": {"new": [report.id for report in reports]}})
+    db.commit()
+    return reports
+
+
+@blueprint.route("/school-reports/<int:record_id>")
+@blueprint.response(200, SchoolReportOut)
+@login_required
+def read_report(record_id: int):
+    report = open_record(current_user, "school_report", record_id)
+    db.commit()
+    return report
+
+
+@blueprint.route("/school-reports/<int:report_id>/take", methods=["POST"])
+@blueprint.response(200, SchoolReportOut)
+@login_required
+def take_report(report_id: int):
+    report = services.take(current_user, report_id)
+    db.commit()
+    return report
+
+
+@blueprint.route("/school-reports/<int:report_id>/open-case", methods=["POST"])
+@blueprint.arguments(OpenCaseIn)
+@blueprint.response(201, CaseDetail)
+@login_required
+def open_case(data, report_id: int):
+    case = services.open_case(current_user, report_id, **data)
+    db.commit()
+    return case_detail(case)
+
+
+@blueprint.route("/school-reports/<int:report_id>/close", methods=["POST"])
+@blueprint.arguments(CloseIn)
+@blueprint.response(200, SchoolReportOut)
+@login_required
+def close_report(data, report_id: int):
+    report = services.close(current_user, report_id, **data)
+    db.commit()
+    return report
+
+
+@blueprint.route("/school-reports/due-today")
+@blueprint.response(200, DueStudentOut(many=True))
+@login_required
+def due_today():
+    """The reporter's students under daily reporting with no report for today yet."""
+    return services.students_due_today(current_user)

@@ -1,0 +1,71 @@
+"""School reports: a student at risk, a daily report (日报告) or a zero report (零报告)."""
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from casework.models import Case, Student
+from crisisline.accounts.models import Organisation, SchoolUnit, User
+from crisisline.database import Base, enum_column, utcnow
+
+
+class ReportKind(str, enum.Enum):
+    AT_RISK = "at_risk"  # a student at risk, reported by the school network
+    DAILY = "daily"  # 日报告: about a student under daily reporting
+    ZERO = "zero"  # 零报告: nothing happened today (in the reporter's unit, or to a student)
+
+
+class ReportStatus(str, enum.Enum):
+    """Where an at-risk report stands at the centre (daily and zero reports stay
+    ``received``: they are records, not requests)."""
+
+    RECEIVED = "received"
+    IN_PROGRESS = "in_progress"  # a counselor or supervisor has taken it
+    CASE_OPENED = "case_opened"  # a case was opened for it, or it joined the open one
+    CLOSED = "closed"  # handled without a case, with the reason
+
+
+OPEN_STATUSES = (ReportStatus.RECEIVED, ReportStatus.IN_PROGRESS)
+
+
+class SchoolReport(Base):
+    """A report from the school network."""
+
+    __tablename__ = "school_reports"
+    __audit_name__ = "school_report"
+    # the centre's queue of reports to handle, oldest first
+    __table_args__ = (Index("ix_school_reports_status", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id"), index=True)
+    # the reporter's unit when they filed it (None: the whole school)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("school_units.id"))
+    reported_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[ReportKind] = mapped_column(enum_column(ReportKind, "report_kind"))
+    report_date: Mapped[date] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(Text, default="", info={"sensitive": True})
+    # one daily or zero report per student, or per unit, and day: "student:<id>:<date>" or
+    # "unit:<school>:<unit>:<date>" (None for at-risk reports, of which there may be many)
+    once_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    status: Mapped[ReportStatus] = mapped_column(
+        enum_column(ReportStatus, "report_status"), default=ReportStatus.RECEIVED,
+        server_default=ReportStatus.RECEIVED.value)
+    taken_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    taken_at: Mapped[datetime | None]
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    closed_reason: Mapped[str | None] = mapped_column(Text)
+    handled_at: Mapped[datetime | None]
+    # when the supervisors were told nobody had taken it in time (once)
+    triage_alerted_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    school: Mapped[Organisation] = relationship()
+    student: Mapped[Student | None] = relationship()
+    unit: Mapped[SchoolUnit | None] = relationship()
+    reported_by: Mapped[User] = relationship(foreign_keys=[reported_by_id])
+    taken_by: Mapped[User | None] = relationship(foreign_keys=[taken_by_id])
+    case: Mapped[Case | None] = relationship()

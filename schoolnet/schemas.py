@@ -1,0 +1,71 @@
+"""The school network's API shapes."""
+from __future__ import annotations
+
+import marshmallow as ma
+
+from crisisline import validation
+from schoolnet.models import ReportStatus
+
+
+def _student(report) -> dict | None:
+    student = report.student
+    if student is None:
+        return None
+    return {"id": student.id, "name": student.name, "student_number": student.student_number,
+            "class": student.class_unit.path if student.class_unit else None}
+
+
+def _reporter(report) -> dict:
+    """Who reported it, and how to reach them: the centre calls back."""
+    user = report.reported_by
+    return {"id": user.id, "name": user.display_name, "phone": user.phone,
+            "identity": user.reporter_identity.value if user.reporter_identity else None,
+            "unit": report.unit.path if report.unit else None}
+
+
+class SchoolReportIn(ma.Schema):
+    student_id = ma.fields.Integer(load_default=None, strict=True)
+    student_number = ma.fields.String(load_default=None)
+    kind = ma.fields.String(required=True)
+    note = ma.fields.String(load_default="")
+    report_date = validation.Date(load_default=None)
+
+
+class SchoolReportOut(ma.Schema):
+    id = ma.fields.Integer()
+    school_id = ma.fields.Integer()
+    school = ma.fields.Function(lambda report: report.school.name)
+    student_id = ma.fields.Integer(allow_none=True)
+    student = ma.fields.Function(_student)
+    reporter = ma.fields.Function(_reporter)
+    kind = ma.fields.Function(lambda report: report.kind.value)
+    report_date = ma.fields.Date()
+    note = ma.fields.String()
+    status = ma.fields.Function(lambda report: report.status.value)
+    taken_by = ma.fields.Function(lambda report: report.taken_by.display_name
+                                  if report.taken_by else None)
+    case_id = ma.fields.Integer(allow_none=True)
+    closed_reason = ma.fields.String(allow_none=True)
+    created_at = ma.fields.DateTime()
+    handled_at = ma.fields.DateTime(allow_none=True)
+
+
+class ReportQuery(ma.Schema):
+    # open: at-risk reports still to be handled (received or in progress), oldest first
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(
+        ["open", *(status.value for status in ReportStatus)]))
+
+
+class OpenCaseIn(ma.Schema):
+    risk_level = ma.fields.String(load_default="high", validate=ma.validate.OneOf(
+        ["low", "moderate", "high", "imminent"]))
+
+
+class CloseIn(ma.Schema):
+    reason = ma.fields.String(required=True)
+
+
+class DueStudentOut(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    student_number = ma.fields.String()

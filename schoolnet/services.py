@@ -1,0 +1,252 @@
+"""The school network's reports and their handling at the centre.
+
+A reporter files a report about a student at risk, a daily report (日报告) about a student
+under daily reporting, or a zero report (零报告: nothing happened today). An at-risk report
+alerts the centre that serves the school at once (its on-duty counselors and supervisors,
+on their consoles and by text); one of them takes it, then opens a case for it (or joins
+it to the student's open case) or closes it with the reason. The reporter sees each step.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from casework import alerts, deadlines
+from casework import services as casework
+from casework.models import Case, RiskLevel, Student
+from casework.policy import policy
+from crisisline import audit
+from crisisline.access.rules import EDIT, VIEW, can, school_centre_id, visible
+from crisisline.accounts.models import Membership, OrgKind, Role, User
+from crisisline.database import db, utcnow
+from crisisline.errors import Conflict, Forbidden, Hidden, InvalidInput, NotFound
+from crisisline.i18n import RECORD_LABELS
+from crisisline.realtime import emit_after_commit, reports_room, user_room
+from hotline.models import Presence
+from schoolnet.models import OPEN_STATUSES, ReportKind, ReportStatus, SchoolReport
+
+
+def local_today() -> date:
+    """Today where the schools are (a report's date is the school's day, not UTC's)."""
+    return datetime.now(ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])).date()
+
+
+def school_place(actor: User) -> Membership:
+    """The reporter's place in the network: their school and unit."""
+    place = next((membership for membership in actor.memberships
+                  if membership.organisation.kind == OrgKind.SCHOOL), None)
+    if actor.role != Role.REPORTER or place is None:
+        raise Forbidden(_l("only school reporters file school reports"))
+    return place
+
+
+def file_report(actor: User, *, kind: str, note: str = "", student_id: int | None = None,
+                student_number: str | None = None,
+                report_date: date | None = None) -> SchoolReport:
+    """File a report from ``actor``'s place in the school network.
+
+    The student is named by id or by student number, within the reporter's school: an
+    at-risk or daily report needs one, a zero report may name one (nothing happened to
+    them today) or none (nothing happened in the reporter's unit). One daily or zero report
+    per student, or per unit, and day: a second is refused with the first.
+    """
+    place = school_place(actor)
+    school_id = place.organisation_id
+    student = db.get(Student, student_id) if student_id is not None else None
+    if student is None and student_number:
+        student = db.scalar(select(Student).where(Student.student_number == student_number,
+                                                  Student.school_id == school_id))
+    named = student_id is not None or bool(student_number)
+    today = local_today()
+    report_date = report_date or today
+    errors = {}
+    if kind not in {k.value for k in ReportKind}:
+        errors["kind"] = _l("choose one of the options offered")
+    elif named and (student is None or student.school_id != school_id):
+        errors["student_id"] = _l("must be a student of your school")
+    elif kind != ReportKind.ZERO.value and student is None:
+        errors["student_id"] = _l("choose the student the report is about")
+    if kind == ReportKind.AT_RISK.value and not (note or "").strip():
+        errors["note"] = _l("say what you saw")
+    if report_date > today:
+        errors["report_date"] = _l("cannot be in the future")
+    if errors:
+        raise InvalidInput(errors)
+    kind = ReportKind(kind)
+    once_key = None
+    if kind != ReportKind.AT_RISK:
+        once_key = (f"student:{student.id}:{report_date}" if student is not None else
+                    f"unit:{school_id}:{place.unit_id or '-'}:{report_date}")
+        first = db.scalar(select(SchoolReport).where(SchoolReport.once_key == once_key))
+        if first is not None:
+            raise Conflict(_l("already reported for that day: report #%(id)d", id=first.id),
+                           first={"id": first.id, "kind": first.kind.value,
+                                  "report_date": first.report_date.isoformat()})
+    report = SchoolReport(school_id=school_id, student_id=student.id if student else None,
+                          unit_id=place.unit_id, reported_by_id=actor.id, kind=kind,
+                          note=note or "", report_date=report_date, once_key=once_key)
+    db.add(report)
+    db.flush()
+    audit.record("school_report.create", report, changes={
+        "kind": {"new": kind.value}, "student_id": {"new": report.student_id}})
+    if kind == ReportKind.AT_RISK:
+        alerts.raise_alerts(alerts.SCHOOL_REPORT_AT_RISK, _first_responders(school_id),
+                            school_report_id=report.id)
+        _announce(report)
+    elif student is not None:
+        _meet_daily_deadlines(student)
+    return report
+
+
+def _meet_daily_deadlines(student: Student) -> None:
+    """A daily or zero report about a student under daily reporting meets the period now
+    running, and starts the next; it cannot be filed ahead."""
+    period = timedelta(hours=policy().daily_report_hours)
+    for case in db.scalars(select(Case).where(Case.student_id == student.id,
+                                              Case.daily_reports.is_(True))):
+        current = [due for due in deadlines.pending(case, "daily_report")
+                   if due.due_at <= utcnow() + period]
+        for due in current:
+            deadlines.settle(case, "daily_report")
+            deadlines.schedule(case, "daily_report", due_at=due.due_at + period)
+
+
+def students_due_today(actor: User) -> list[Student]:
+    """The students of the reporter's school under daily reporting who have no daily or
+    zero report for today yet."""
+    place = school_place(actor)
+    reported = select(SchoolReport.student_id).where(
+        SchoolReport.report_date == local_today(), SchoolReport.student_id.is_not(None),
+        SchoolReport.kind.in_((ReportKind.DAILY, ReportKind.ZERO)))
+    return list(db.scalars(select(Student).where(
+        Student.school_id == place.organisation_id,
+        Student.id.in_(select(Case.student_id).where(Case.daily_reports.is_(True),
+                                                     Case.closed_at.is_(None))),
+        Student.id.not_in(reported)).order_by(Student.student_number)))
+
+
+def open_reports(actor: User) -> list[SchoolReport]:
+    """The at-risk reports of the actor's centre still to be handled, oldest first."""
+    if actor.role not in (Role.COUNSELOR, Role.SUPERVISOR):
+        raise Forbidden(_l("only the centre's counselors and supervisors handle school "
+                           "reports"))
+    return list(db.scalars(visible(actor, SchoolReport).where(
+        SchoolReport.kind == ReportKind.AT_RISK, SchoolReport.status.in_(OPEN_STATUSES))
+        .order_by(SchoolReport.created_at, SchoolReport.id)))
+
+
+def take(actor: User, report_id: int) -> SchoolReport:
+    """A counselor or supervisor takes an at-risk report: it is theirs to handle."""
+    report = _handled_report(actor, report_id)
+    if report.status == ReportStatus.IN_PROGRESS and report.taken_by_id != actor.id:
+        raise Conflict(_l("%(name)s has taken this report already",
+                          name=report.taken_by.display_name), taken_by=report.taken_by_id)
+    if report.status == ReportStatus.RECEIVED:
+        report.status, report.taken_by_id, report.taken_at = (
+            ReportStatus.IN_PROGRESS, actor.id, utcnow())
+        audit.record("school_report.take", report, changes=audit.diff(report))
+        _announce(report)
+    return report
+
+
+def open_case(actor: User, report_id: int, *, risk_level: str = RiskLevel.HIGH.value
+              ) -> Case:
+    """Open a crisis case for the report's student, linked to the report; if the student
+    has an open case already, the report joins it and its owner is alerted."""
+    report = _handled_report(actor, report_id)
+    case = casework.open_case_of(report.student_id)
+    if case is None:
+        case = casework.open_case(actor, source="school_report", risk_level=risk_level,
+                                  summary=report.note, student_id=report.student_id)
+    else:
+        owner = db.get(User, case.owner_id) if case.owner_id else None
+        recipients = [owner] if owner is not None and owner.is_active else \
+            deadlines.centre_supervisors(case.centre_id)
+        alerts.raise_alerts(alerts.SCHOOL_REPORT_ON_OPEN_CASE, recipients, case_id=case.id,
+                            school_report_id=report.id)
+    _settle(actor, report, ReportStatus.CASE_OPENED, case_id=case.id)
+    return case
+
+
+def close(actor: User, report_id: int, *, reason: str) -> SchoolReport:
+    """Handle the report without a case, saying why (e.g. 已核实，无需干预)."""
+    report = _handled_report(actor, report_id)
+    if not (reason or "").strip():
+        raise InvalidInput({"reason": _l("say why no case is needed")})
+    _settle(actor, report, ReportStatus.CLOSED, closed_reason=reason.strip())
+    return report
+
+
+def _settle(actor: User, report: SchoolReport, status: ReportStatus, **outcome) -> None:
+    report.status, report.handled_at = status, utcnow()
+    if report.taken_by_id is None:
+        report.taken_by_id, report.taken_at = actor.id, report.handled_at
+    for name, value in outcome.items():
+        setattr(report, name, value)
+    audit.record(f"school_report.{'open_case' if status == ReportStatus.CASE_OPENED else 'close'}",
+                 report, changes=audit.diff(report))
+    _announce(report)
+
+
+def _handled_report(actor: User, report_id: int) -> SchoolReport:
+    """The at-risk report ``actor`` may handle, still open."""
+    report = db.get(SchoolReport, report_id)
+    missing = _l("%(record)s %(id)s does not exist", record=RECORD_LABELS["school_report"],
+                 id=report_id)
+    if report is None:
+        raise NotFound(missing)
+    if not can(actor, EDIT, report):
+        if can(actor, VIEW, report):
+            raise Forbidden(_l("you may not handle this report"), object_type="school_report",
+                            object_id=report.id)
+        raise Hidden(missing, object_type="school_report", object_id=report.id)
+    if report.status not in OPEN_STATUSES:
+        raise Conflict(_l("this report has been handled already"), status=report.status.value)
+    return report
+
+
+def alert_untaken_reports(now: datetime | None = None) -> int:
+    """At-risk reports nobody has taken within the policy's minutes: the supervisors of
+    the centre are alerted (and texted), once per report. The caller commits."""
+    now = now or utcnow()
+    late = db.scalars(select(SchoolReport).where(
+        SchoolReport.kind == ReportKind.AT_RISK, SchoolReport.status == ReportStatus.RECEIVED,
+        SchoolReport.triage_alerted_at.is_(None),
+        SchoolReport.created_at <= now - timedelta(minutes=policy().report_triage_minutes))
+        .with_for_update(skip_locked=True)).all()
+    for report in late:
+        report.triage_alerted_at = now
+        centre_id = school_centre_id(report.school_id)
+        supervisors = deadlines.centre_supervisors(centre_id) if centre_id else []
+        alerts.raise_alerts(alerts.SCHOOL_REPORT_UNTAKEN, supervisors,
+                            school_report_id=report.id)
+        audit.record("school_report.untaken", report, actor="system", changes={
+            "supervisors": {"new": [user.username for user in supervisors]}})
+    return len(late)
+
+
+def _first_responders(school_id: int) -> list[User]:
+    """Who hears of an at-risk report at once: the supervisors of the centre that serves
+    the school, and its counselors who are on duty now."""
+    centre_id = school_centre_id(school_id)
+    if centre_id is None:
+        return []
+    on_duty = select(Presence.user_id).where(Presence.centre_id == centre_id,
+                                             Presence.state != "offline")
+    return list(db.scalars(select(User).join(Membership).where(
+        Membership.organisation_id == centre_id, User.disabled_at.is_(None),
+        (User.role == Role.SUPERVISOR)
+        | ((User.role == Role.COUNSELOR) & User.id.in_(on_duty))).order_by(User.id)))
+
+
+def _announce(report: SchoolReport) -> None:
+    """Tell the centre's report lists and the reporter's page (after commit)."""
+    payload = {"school_report_id": report.id, "status": report.status.value}
+    centre_id = school_centre_id(report.school_id)
+    if centre_id is not None:
+        emit_after_commit("school_report.updated", payload, room=reports_room(centre_id))
+    emit_after_commit("school_report.updated", payload, room=user_room(report.reported_by_id))

@@ -1,0 +1,15 @@
+"""The school network's background work."""
+from __future__ import annotations
+
+from celery import shared_task
+
+from crisisline.database import db
+from schoolnet import services
+
+
+@shared_task
+def alert_untaken_reports() -> int:
+    """Tell the supervisors of at-risk reports nobody has taken in time (once each)."""
+    alerted = services.alert_untaken_reports()
+    db.commit()
+    return alerted

@@ -249,6 +249,8 @@ class FollowUpContact(Base):
     recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    case: Mapped[Case] = relationship()
+
 
 class GuardianContactAttempt(Base):
     """A try to reach the guardian; the school-consent path needs them logged."""

@@ -1,22 +1,105 @@
-"""Who may read and handle school reports (registered with the shell's access rules).
+"""Who may read and handle the school network's records (registered with the shell's
+access rules).
 
-- a reporter reads what they reported;
-- the counselors and supervisors of the centre that serves the school read its at-risk
-  reports and handle them (take, open a case, close); a counselor also reads the daily and
-  zero reports about the students of their cases, a supervisor all of the school's.
+The four-level network (school → 院系/年级 → 班级 → 宿舍) decides what a reporter sees: their
+own reports always; beyond them, their *reach* (:func:`reach`): a head teacher, class
+committee member, 辅导员 or department head the reports about the students of their unit and
+the units under it (a dormitory officer's report on a student reaches that student's class
+and department), the school's psychology centre the whole school. A dormitory officer
+reaches only their own reports. The department and the psychology centre also hold each
+follow-up record of their students' cases (seed 003's records in duplicate); never the
+hotline contacts.
+
+At the centre that serves the school: its counselors and supervisors read the at-risk
+reports and handle them (take, open a case, close); a counselor also reads the daily and
+zero reports about the students of their cases, a supervisor all of the school's.
 """
 from __future__ import annotations
 
-from casework.models import Case
-from crisisline.access.rules import (EDIT, VIEW, in_scope, rule, school_centre_id,
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, false, or_, select, true
+
+from casework.models import Case, FollowUpContact, Student
+from crisisline.access.rules import (EDIT, VIEW, cached, in_scope, rule, school_centre_id,
                                      schools_served_by, scope, visible)
-from crisisline.accounts.models import Role, User
+from crisisline.accounts.models import OrgKind, ReporterIdentity, Role, SchoolUnit, User
+from crisisline.database import db
 from schoolnet.models import ReportKind, SchoolReport
 
+# who holds their students' follow-up records (一式2份)
+FOLLOW_UP_HOLDERS = frozenset({ReporterIdentity.DEPARTMENT_HEAD,
+                               ReporterIdentity.COUNSELOR_TEACHER,
+                               ReporterIdentity.PSYCHOLOGY_CENTRE})
+
+
+@dataclass(frozen=True)
+class Reach:
+    """The part of one school a reporter's place in the network covers."""
+
+    school_id: int
+    whole_school: bool
+    unit_ids: frozenset[int]  # their unit and every unit under it
+
+    def covers(self, student: Student | None, unit_id: int | None = None) -> bool:
+        if student is not None and student.school_id != self.school_id:
+            return False
+        if self.whole_school:
+            return True
+        units = {unit_id} | ({student.class_unit_id, student.dormitory_unit_id}
+                             if student is not None else set())
+        return bool(units & self.unit_ids)
+
+    def students(self) -> ColumnElement[bool]:
+        """The students it covers, as SQL."""
+        if self.whole_school:
+            return Student.school_id == self.school_id
+        return (Student.school_id == self.school_id) & or_(
+            Student.class_unit_id.in_(self.unit_ids),
+            Student.dormitory_unit_id.in_(self.unit_ids))
+
+
+def reach(user: User) -> Reach | None:
+    """What ``user`` (a school reporter) reaches beyond their own reports, or None."""
+    if user.role != Role.REPORTER or user.reporter_identity in (
+            None, ReporterIdentity.DORMITORY_INFORMANT):
+        return None
+    place = next((m for m in user.memberships if m.organisation.kind == OrgKind.SCHOOL), None)
+    if place is None:
+        return None
+    if user.reporter_identity == ReporterIdentity.PSYCHOLOGY_CENTRE:
+        return Reach(place.organisation_id, True, frozenset())
+    if place.unit_id is None:
+        return None
+    return cached(("reach", user.id), lambda: Reach(
+        place.organisation_id, False, frozenset(units_under(place.organisation_id,
+                                                            place.unit_id))))
+
+
+def units_under(school_id: int, unit_id: int) -> set[int]:
+    """``unit_id`` and every unit below it in its school."""
+    children: dict[int | None, list[int]] = {}
+    for unit, parent in db.execute(select(SchoolUnit.id, SchoolUnit.parent_id)
+                                   .where(SchoolUnit.school_id == school_id)):
+        children.setdefault(parent, []).append(unit)
+    found, waiting = set(), [unit_id]
+    while waiting:
+        unit = waiting.pop()
+        if unit not in found:
+            found.add(unit)
+            waiting += children.get(unit, [])
+    return found
+
+
+# -- school reports ------------------------------------------------------------------------
 
 @rule(SchoolReport, (VIEW,), Role.REPORTER)
 def _reporter_report(user: User, report: SchoolReport) -> bool:
-    return report.reported_by_id == user.id
+    if report.reported_by_id == user.id:
+        return True
+    covering = reach(user)
+    return covering is not None and report.school_id == covering.school_id and \
+        covering.covers(report.student, report.unit_id)
 
 
 @rule(SchoolReport, (VIEW,), Role.COUNSELOR)
@@ -43,7 +126,14 @@ def _served(user: User, report: SchoolReport) -> bool:
 
 @scope(SchoolReport, Role.REPORTER)
 def _reporter_reports(user: User):
-    return SchoolReport.reported_by_id == user.id
+    covering = reach(user)
+    if covering is None:
+        return SchoolReport.reported_by_id == user.id
+    about = true() if covering.whole_school else or_(
+        SchoolReport.unit_id.in_(covering.unit_ids),
+        SchoolReport.student_id.in_(select(Student.id).where(covering.students())))
+    return (SchoolReport.reported_by_id == user.id) | (
+        (SchoolReport.school_id == covering.school_id) & about)
 
 
 @scope(SchoolReport, Role.COUNSELOR)
@@ -57,3 +147,21 @@ def _counselor_reports(user: User):
 @scope(SchoolReport, Role.SUPERVISOR)
 def _supervisor_reports(user: User):
     return SchoolReport.school_id.in_(schools_served_by(user.centre_ids))
+
+
+# -- follow-up records, in duplicate ----------------------------------------------------------
+
+@rule(FollowUpContact, (VIEW,), Role.REPORTER)
+def _school_holds_follow_up(user: User, follow_up: FollowUpContact) -> bool:
+    covering = reach(user) if user.reporter_identity in FOLLOW_UP_HOLDERS else None
+    student = follow_up.case.student
+    return covering is not None and student is not None and covering.covers(student)
+
+
+@scope(FollowUpContact, Role.REPORTER)
+def _school_follow_ups(user: User):
+    covering = reach(user) if user.reporter_identity in FOLLOW_UP_HOLDERS else None
+    if covering is None:
+        return false()
+    return FollowUpContact.case_id.in_(select(Case.id).where(Case.student_id.in_(
+        select(Student.id).where(covering.students()))))

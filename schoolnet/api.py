@@ -5,6 +5,7 @@ from flask_login import current_user, login_required
 from flask_smorest import Blueprint
 
 from casework.api import case_detail
+from casework.models import FollowUpContact
 from casework.schemas import CaseDetail
 from crisisline import audit
 from crisisline.access.rules import visible
@@ -13,7 +14,7 @@ from crisisline.database import db
 from schoolnet import services
 from schoolnet.models import ReportStatus, SchoolReport
 from schoolnet.schemas import (CloseIn, DueStudentOut, OpenCaseIn, ReportQuery,
-                               SchoolReportIn, SchoolReportOut)
+                               SchoolFollowUpOut, SchoolReportIn, SchoolReportOut)
 
 blueprint = Blueprint("schoolnet_api", __name__, url_prefix="/api",
                       description="Reports from the school network, and their handling")
@@ -87,6 +88,20 @@ def close_report(data, report_id: int):
     report = services.close(current_user, report_id, **data)
     db.commit()
     return report
+
+
+@blueprint.route("/school-follow-ups")
+@blueprint.response(200, SchoolFollowUpOut(many=True))
+@login_required
+def school_follow_ups():
+    """The follow-up records of the caller's students, newest first: what a department
+    and the school's psychology centre hold (一式2份)."""
+    follow_ups = db.scalars(visible(current_user, FollowUpContact)
+                            .order_by(FollowUpContact.occurred_at.desc()).limit(200)).all()
+    audit.record("follow_up_contact.list", object_type="follow_up_contact", changes={
+        "follow_up_ids": {"new": [follow_up.id for follow_up in follow_ups]}})
+    db.commit()
+    return follow_ups
 
 
 @blueprint.route("/school-reports/due-today")

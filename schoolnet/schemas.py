@@ -69,3 +69,14 @@ class DueStudentOut(ma.Schema):
     id = ma.fields.Integer()
     name = ma.fields.String()
     student_number = ma.fields.String()
+
+
+class SchoolFollowUpOut(ma.Schema):
+    """A follow-up record as the school's department and psychology centre hold it."""
+
+    id = ma.fields.Integer()
+    case_id = ma.fields.Integer()
+    student = ma.fields.Function(lambda follow_up: _student(follow_up.case))
+    kind = ma.fields.Function(lambda follow_up: follow_up.kind.value)
+    occurred_at = ma.fields.DateTime()
+    outcome = ma.fields.String()

@@ -7,7 +7,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from casework.models import Case, Student
+from casework.models import Case, FollowUpContact, Student
+from crisisline import audit
 from crisisline.access.rules import EDIT, can, visible
 from crisisline.access.services import open_record
 from crisisline.accounts.models import Role
@@ -34,10 +35,23 @@ def reporter_home():
     students = sorted({student.id: student for student in [*known, *due]}.values(),
                       key=lambda student: student.student_number)
     reports = db.scalars(visible(current_user, SchoolReport)
-                         .order_by(SchoolReport.created_at.desc()).limit(50)).all()
+                         .order_by(SchoolReport.created_at.desc()).limit(100)).all()
+    mine = [report for report in reports if report.reported_by_id == current_user.id]
+    reached = [report for report in reports if report.reported_by_id != current_user.id]
+    follow_ups = db.scalars(visible(current_user, FollowUpContact)
+                            .order_by(FollowUpContact.occurred_at.desc()).limit(50)).all()
+    if reached or follow_ups:  # others' records about students: each reading is audited
+        audit.record("school_report.list", object_type="school_report", changes={
+            "school_report_ids": {"new": [report.id for report in reached]},
+            "follow_up_ids": {"new": [follow_up.id for follow_up in follow_ups]}})
+        db.commit()
     cases = {case.id: case for case in db.scalars(visible(current_user, Case))}
+    follow_up_cases = {case.id: case for case in db.scalars(select(Case).where(
+        Case.id.in_({follow_up.case_id for follow_up in follow_ups})))}
     return render_template("schoolnet/reporter_home.html", place=place, due=due,
-                           students=students, reports=reports, cases=cases)
+                           students=students, reports=mine, reached=reached,
+                           follow_ups=follow_ups, follow_up_cases=follow_up_cases,
+                           cases=cases)
 
 
 @blueprint.route("/school/reports", methods=["POST"])

@@ -145,24 +145,23 @@ def hospitals_following(case: Case) -> set[int]:
 # -- relationships ------------------------------------------------------------------------
 
 def team_ids(user: User) -> set[int]:
-    cache = _request_cache(("teams", user.id))
-    if cache is None:
-        cache = set(db.scalars(select(TeamMember.team_id).where(TeamMember.user_id == user.id)))
-        _store(("teams", user.id), cache)
-    return cache
+    return cached(("teams", user.id), lambda: set(db.scalars(
+        select(TeamMember.team_id).where(TeamMember.user_id == user.id))))
 
 
 def school_centre_id(school_id: int) -> int | None:
     return db.scalar(select(Organisation.centre_id).where(Organisation.id == school_id))
 
 
-def _request_cache(key):
-    return g.setdefault("access_cache", {}).get(key) if has_app_context() else None
-
-
-def _store(key, value) -> None:
-    if has_app_context():
-        g.setdefault("access_cache", {})[key] = value
+def cached(key, compute: Callable[[], Any]) -> Any:
+    """``compute()``, remembered for the rest of the request (a relationship that many
+    rule checks of one request ask about)."""
+    if not has_app_context():
+        return compute()
+    cache = g.setdefault("access_cache", {})
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
 
 
 # -- contacts -----------------------------------------------------------------------------

@@ -65,6 +65,7 @@ ACTION_LABELS = {
     "school_report.create": _l("Filed a school report"),
     "school_report.take": _l("Took a school report"),
     "school_report.list": _l("Listed school reports"),
+    "follow_up_contact.list": _l("Listed follow-up records"),
     "school_report.open_case": _l("Opened a case for a school report"),
     "school_report.close": _l("Closed a school report without a case"),
     "school_report.untaken": _l("Supervisors told a school report was not taken"),

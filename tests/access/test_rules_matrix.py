@@ -10,9 +10,12 @@ import itertools
 
 import pytest
 
+from casework.models import FollowUpContact, FollowUpKind
 from crisisline.access.models import BreakGlassGrant
+from crisisline.accounts.models import Membership, ReporterIdentity, Role, User
 from crisisline.access.rules import ACTIONS, EDIT, VIEW, can, registered_rules, visible
 from crisisline.audit.models import AuditEntry
+from crisisline.database import db, utcnow
 from tests.world import build_world
 
 BOTH = (VIEW, EDIT)
@@ -38,6 +41,9 @@ ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
     "other_liaison": {"referral_h2": BOTH},
     "reporter": {"report": (VIEW,)},  # the centre handles it
     "other_reporter": {"report_b": (VIEW,)},
+    # the school's psychology centre: every report of its school, and the follow-up records
+    # of its students' cases (held in duplicate with the centre)
+    "school_centre": {"report": (VIEW,), "follow_up": (VIEW,)},
     "admin": {"a_user": BOTH, "student": BOTH, "student_b": BOTH},
 }
 
@@ -49,6 +55,15 @@ def world(ctx):
         world.records["audit_entry"] = AuditEntry()
         world.records["a_user"] = world.users["volunteer"]
         world.records["counselor_grant"] = BreakGlassGrant(user=world.users["counselor"])
+        world.users["school_centre"] = User(
+            username="t_school_centre", display_name="心理中心", role=Role.REPORTER,
+            password_hash="-", reporter_identity=ReporterIdentity.PSYCHOLOGY_CENTRE,
+            memberships=[Membership(organisation=world.orgs["S"])])
+        world.records["follow_up"] = FollowUpContact(
+            case=world.records["team_case"], kind=FollowUpKind.PHONE, outcome="平稳",
+            occurred_at=utcnow(), recorded_by_id=world.users["counselor"].id)
+        db.add_all([world.users["school_centre"], world.records["follow_up"]])
+        db.flush()
         yield world
 
 

@@ -1,0 +1,113 @@
+"""The four-level network decides what a reporter sees: a dormitory officer's report on a
+student reaches the student's class committee member, head teacher and 辅导员 and the
+school's psychology centre, and nobody in another class; the department and the
+psychology centre hold each follow-up record of their students, the class does not."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from casework import services as casework
+from casework.models import Student
+from crisisline.accounts.models import (Membership, ReporterIdentity, Role, SchoolUnit,
+                                        UnitKind, User)
+from crisisline.database import utcnow
+from tests.world import PASSWORD, close_open_case
+
+NETWORK = {  # username suffix: (identity, unit key)
+    "c1_committee": (ReporterIdentity.CLASS_COMMITTEE, "C1"),
+    "c1_head": (ReporterIdentity.HEAD_TEACHER, "C1"),
+    "c2_committee": (ReporterIdentity.CLASS_COMMITTEE, "C2"),
+    "d_counsellor": (ReporterIdentity.COUNSELOR_TEACHER, "D"),
+    "d_head": (ReporterIdentity.DEPARTMENT_HEAD, "D"),
+    "e_head": (ReporterIdentity.DEPARTMENT_HEAD, "E"),
+    "r_dorm": (ReporterIdentity.DORMITORY_INFORMANT, "R"),
+    "centre": (ReporterIdentity.PSYCHOLOGY_CENTRE, None),
+}
+
+
+@dataclass
+class Network:
+    student_c1: int  # the world's 学生甲, in class C1 and dormitory R
+    student_c2: int
+
+
+@pytest.fixture
+def network(ctx, world) -> Network:
+    """School S: department D with classes C1 and C2, department E, building B with room
+    R; a reporter in each place."""
+    from crisisline.accounts.services import hash_password
+    school = world.orgs["S"]
+    with ctx() as db:
+        def unit(kind, name, parent=None):
+            made = SchoolUnit(school_id=school.id, kind=kind, name=name,
+                              parent_id=parent.id if parent else None)
+            db.add(made)
+            db.flush()
+            return made
+        d = unit(UnitKind.DEPARTMENT, "心理学院")
+        units = {"D": d, "C1": unit(UnitKind.CLASS, "1班", d), "C2": unit(UnitKind.CLASS, "2班", d),
+                 "E": unit(UnitKind.DEPARTMENT, "文学院")}
+        units["R"] = unit(UnitKind.DORMITORY, "101", unit(UnitKind.BUILDING, "1号楼"))
+        password = hash_password(PASSWORD)
+        for name, (identity, key) in NETWORK.items():
+            db.add(User(username=f"t_{name}", display_name=name, role=Role.REPORTER,
+                        password_hash=password, reporter_identity=identity,
+                        memberships=[Membership(organisation_id=school.id,
+                                                unit_id=units[key].id if key else None)]))
+        student = db.get(Student, world.records["student"].id)
+        student.class_unit_id, student.dormitory_unit_id = units["C1"].id, units["R"].id
+        other = Student(school_id=school.id, student_number="t_C2", name="学生乙",
+                        class_unit_id=units["C2"].id)
+        db.add(other)
+        db.commit()
+        return Network(student.id, other.id)
+
+
+def who_sees(api, path: str) -> set[str]:
+    return {name for name in NETWORK if api(name).get(path).status_code == 200}
+
+
+def test_a_dormitory_officers_report_reaches_the_students_class_and_department(
+        api, network):
+    report = api("r_dorm").post("/api/school-reports", {
+        "student_id": network.student_c1, "kind": "at_risk", "note": "夜里在宿舍哭，说不想活"})
+    assert report.status_code == 201
+    assert who_sees(api, f"/api/school-reports/{report.json['id']}") == {
+        "r_dorm", "c1_committee", "c1_head", "d_counsellor", "d_head", "centre"}
+
+
+def test_a_report_in_another_class_stays_there_and_with_the_levels_above(api, network):
+    report = api("c2_committee").post("/api/school-reports", {
+        "student_id": network.student_c2, "kind": "at_risk", "note": "连续三天没来上课"})
+    assert who_sees(api, f"/api/school-reports/{report.json['id']}") == {
+        "c2_committee", "d_counsellor", "d_head", "centre"}
+    listed = [r["id"] for r in api("c1_committee").get("/api/school-reports").json]
+    assert report.json["id"] not in listed
+    assert report.json["id"] in [r["id"] for r in api("d_head").get("/api/school-reports").json]
+
+
+def test_a_dormitory_officer_sees_only_their_own_reports(api, network):
+    theirs = api("c1_committee").post("/api/school-reports", {
+        "student_id": network.student_c1, "kind": "at_risk", "note": "情绪低落"}).json
+    assert api("r_dorm").get(f"/api/school-reports/{theirs['id']}").status_code in (403, 404)
+    assert api("r_dorm").get("/api/school-reports").json == []
+
+
+def test_the_department_and_psychology_centre_hold_each_follow_up_record(
+        api, ctx, world, network):
+    counselor = world.users["counselor"]
+    with ctx() as db:
+        case = casework.open_case(counselor, source="school_report", risk_level="high",
+                                  student_id=close_open_case(world))
+        db.flush()
+        case.state = "follow_up"
+        casework.record_follow_up(counselor, case.id, kind="interview",
+                                  outcome="情绪较前平稳，睡眠改善", occurred_at=utcnow())
+        db.commit()
+    holders = {name for name in NETWORK
+               if any(record["outcome"] == "情绪较前平稳，睡眠改善"
+                      for record in api(name).get("/api/school-follow-ups").json)}
+    assert holders == {"d_counsellor", "d_head", "centre"}
+    assert api("reporter").get("/api/school-follow-ups").json == []  # no place in the network

@@ -21,18 +21,20 @@ from crisisline.database import db, on_commit, transaction_info
 from crisisline.i18n import DEADLINE_LABELS
 from crisisline.realtime import emit_after_commit, user_room
 
-CASE, CONTACT, SCHOOL_REPORT, BREAK_GLASS = "case", "contact", "school_report", "break_glass"
+CASE, CONTACT, SCHOOL_REPORT, UNIT, BREAK_GLASS = (
+    "case", "contact", "school_report", "unit", "break_glass")
 
 
 @dataclass(frozen=True)
 class AlertKind:
-    # what the alert links to: a CASE, a CONTACT or a SCHOOL_REPORT (whose id it must
-    # carry), or the BREAK_GLASS reviews (a case or contact id, when it has one, links that
-    # record too)
+    # what the alert links to: a CASE, a CONTACT, a SCHOOL_REPORT or a UNIT of the school
+    # network (whose id it must carry), or the BREAK_GLASS reviews (a case or contact id,
+    # when it has one, links that record too)
     about: str
     label: object  # what happened, in the reader's language (a lazy message)
     # the text sent to the recipient's phone once it is committed (when Twilio is set),
-    # formatted with %(case)s, %(report)s and %(step)s; never a student's details. None:
+    # formatted with %(case)s, %(report)s, %(unit)s and %(step)s; never a student's
+    # details. None:
     # shown on the console only
     text: object = None
 
@@ -47,6 +49,8 @@ BREAK_GLASS_LIMIT = "break_glass_limit"
 SCHOOL_REPORT_AT_RISK = "school_report_at_risk"
 SCHOOL_REPORT_UNTAKEN = "school_report_untaken"
 SCHOOL_REPORT_ON_OPEN_CASE = "school_report_on_open_case"
+MISSED_WEEKLY_CLASS_REPORT = "missed_weekly_class_report"
+MISSED_MONTHLY_DEPARTMENT_REPORT = "missed_monthly_department_report"
 
 KINDS: dict[str, AlertKind] = {
     **{missed(kind): AlertKind(
@@ -65,6 +69,13 @@ KINDS: dict[str, AlertKind] = {
         CASE, _l("The school reported on the student of this case again"),
         _l("Crisisline: the school reported on the student of case #%(case)s again. Please "
            "sign in and read it.")),
+    MISSED_WEEKLY_CLASS_REPORT: AlertKind(
+        UNIT, _l("A class's weekly report has not arrived"),
+        _l("Crisisline: the weekly report of %(unit)s has not arrived. Please follow it up.")),
+    MISSED_MONTHLY_DEPARTMENT_REPORT: AlertKind(
+        UNIT, _l("A department's monthly report has not arrived"),
+        _l("Crisisline: the monthly report of %(unit)s has not arrived. Please follow it "
+           "up.")),
     UNANSWERED_HIGH_RISK_TEXT: AlertKind(
         CONTACT, _l("A high-risk text or chat was left unanswered")),
     BREAK_GLASS_LIMIT: AlertKind(
@@ -90,23 +101,24 @@ def about(kind: str) -> str | None:
 
 def raise_alerts(kind: str, recipients: Iterable[User], *, case_id: int | None = None,
                  contact_id: int | None = None, school_report_id: int | None = None,
-                 deadline_id: int | None = None) -> list[Alert]:
-    """Alert each of ``recipients`` about a case, a contact or a school report (the one
-    ``kind`` is declared about must be given); each recipient's console is told after
+                 unit_id: int | None = None, deadline_id: int | None = None) -> list[Alert]:
+    """Alert each of ``recipients`` about a case, a contact, a school report or a unit (the
+    one ``kind`` is declared about must be given); each recipient's console is told after
     commit, and, for a kind with a text, their phone (one task for the transaction's
     alerts)."""
-    needed = {CASE: case_id, CONTACT: contact_id,
-              SCHOOL_REPORT: school_report_id}.get(KINDS[kind].about, kind)
+    needed = {CASE: case_id, CONTACT: contact_id, SCHOOL_REPORT: school_report_id,
+              UNIT: unit_id}.get(KINDS[kind].about, kind)
     if needed is None:
         raise ValueError(f"a {kind} alert is about a {KINDS[kind].about}: give its id")
     alerts = [Alert(recipient_id=recipient.id, kind=kind, case_id=case_id,
                     contact_id=contact_id, school_report_id=school_report_id,
-                    deadline_id=deadline_id) for recipient in recipients]
+                    unit_id=unit_id, deadline_id=deadline_id) for recipient in recipients]
     db.add_all(alerts)
     for alert in alerts:
         emit_after_commit("alert.raised", {"kind": kind, "case_id": case_id,
                                            "contact_id": contact_id,
-                                           "school_report_id": school_report_id},
+                                           "school_report_id": school_report_id,
+                                           "unit_id": unit_id},
                           room=user_room(alert.recipient_id))
     if alerts and KINDS[kind].text is not None and current_app.config["TWILIO_ACCOUNT_SID"]:
         _text_after_commit(alerts)

@@ -307,9 +307,9 @@ class Deadline(Base):
 
 
 class Alert(Base):
-    """An alert to one person about a case, a contact or a school report, e.g. a missed
-    deadline; texted once when Twilio is set. Its kinds are declared in
-    ``casework.alerts``."""
+    """An alert to one person about a case, a contact, a school report or a unit of the
+    school network, e.g. a missed deadline; texted once when Twilio is set. Its kinds are
+    declared in ``casework.alerts``."""
 
     __tablename__ = "alerts"
 
@@ -319,6 +319,8 @@ class Alert(Base):
     deadline_id: Mapped[int | None] = mapped_column(ForeignKey("deadlines.id"))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     school_report_id: Mapped[int | None] = mapped_column(ForeignKey("school_reports.id"))
+    # a unit of the school network (e.g. a class whose weekly report did not arrive)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("school_units.id"))
     kind: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     acknowledged_at: Mapped[datetime | None]
@@ -327,6 +329,7 @@ class Alert(Base):
 
     recipient: Mapped[User] = relationship()
     deadline: Mapped[Deadline | None] = relationship()
+    unit: Mapped[SchoolUnit | None] = relationship()
 
     @validates("kind")
     def _declared(self, _key: str, kind: str) -> str:

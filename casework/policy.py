@@ -27,6 +27,8 @@ class Policy:
     daily_report_hours: int = 24  # 日报告/零报告 for high-risk students in follow-up
     report_triage_minutes: int = 15  # a school's at-risk report nobody has taken: the
     # supervisors are texted
+    routine_report_grace_hours: int = 24  # a weekly or monthly report not in by the end
+    # of its period plus this: the level above is alerted
     leave_reminder_days: int = 3  # before a leave's expected end
     min_follow_ups_to_close: int = 2
     deadline_poll_seconds: int = 1  # every worker polls this often

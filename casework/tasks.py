@@ -77,4 +77,5 @@ def alert_text(alert: Alert) -> str:
     with force_locale(alert.recipient.language):
         return str(alerts.KINDS[alert.kind].text) % {
             "case": alert.case_id, "report": alert.school_report_id,
+            "unit": alert.unit.path if alert.unit else None,
             "step": DEADLINE_LABELS.get(step, step)}

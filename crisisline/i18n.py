@@ -33,6 +33,13 @@ EVENT_LABELS = {
     "reopen": _l("Reopen case"),
 }
 FIELD_LABELS = {
+    # the school network's routine reports: 班级心理基本情况
+    "study": _l("Study"), "life": _l("Daily life"),
+    "relationships": _l("Getting along with others"), "emotions": _l("Emotions"),
+    "watch": _l("Students to watch"), "period_start": _l("First day of the period"),
+    "watch_student_number": _l("Student to watch: student number"),
+    "watch_note": _l("Student to watch: what you saw"),
+    "watch_at_risk": _l("Student to watch: at risk"),
     "risk_level": _l("Risk level"), "support_plan": _l("One-person support plan"),
     "plan_owner_id": _l("Plan owner"), "responder": _l("Named responder"),
     "emergency_services": _l("Emergency services called"), "reason": _l("Reason"),
@@ -160,7 +167,7 @@ CSSRS_LABELS = {  # the C-SSRS screener's questions (past month unless said)
 CATEGORY_LABELS = {
     "suicidal_thoughts": _l("Suicidal thoughts"), "self_harm": _l("Self-harm"),
     "academic_pressure": _l("Academic pressure"), "family": _l("Family"),
-    "relationships": _l("Relationships"), "bullying": _l("Bullying"),
+    "relationships": _l("Getting along with others"), "bullying": _l("Bullying"),
     "loneliness": _l("Loneliness"), "abuse": _l("Abuse"),
     "mental_illness": _l("Mental illness"), "information": _l("Information request"),
     "other": _l("Other"),
@@ -211,6 +218,10 @@ REPORT_KIND_LABELS = {"at_risk": _l("Student at risk"), "daily": _l("Daily repor
 REPORT_STATUS_LABELS = {"received": _l("Received"), "in_progress": _l("Being handled"),
                         "case_opened": _l("A case was opened"),
                         "closed": _l("Closed without a case")}
+ROUTINE_KIND_LABELS = {"weekly_class": _l("Weekly class report"),
+                       "monthly_department": _l("Monthly department report")}
+COMPLIANCE_LABELS = {"on_time": _l("On time"), "late": _l("Late"), "missing": _l("Missing"),
+                     "running": _l("Not due yet"), "not_owed": _l("No reporter")}
 GENDER_LABELS = {"male": _l("Male"), "female": _l("Female")}
 SPECIAL_GROUP_LABELS = {  # casework.models.SpecialGroup
     "left_behind": _l("Left-behind child"), "migrant": _l("Migrant child"),
@@ -289,6 +300,8 @@ def template_globals() -> dict:
             "channel_label": labeller(CHANNEL_LABELS), "state_label": labeller(STATE_LABELS),
             "report_kind_label": labeller(REPORT_KIND_LABELS),
             "report_status_label": labeller(REPORT_STATUS_LABELS),
+            "routine_kind_label": labeller(ROUTINE_KIND_LABELS),
+            "compliance_label": labeller(COMPLIANCE_LABELS),
             "outcome_label": labeller(OUTCOME_LABELS), "event_label": labeller(EVENT_LABELS),
             "field_label": field_label, "choice_label": labeller(CHOICE_LABELS),
             "deadline_label": labeller(DEADLINE_LABELS),

@@ -25,7 +25,7 @@ from crisisline.access.rules import (EDIT, VIEW, cached, in_scope, rule, school_
                                      schools_served_by, scope, visible)
 from crisisline.accounts.models import OrgKind, ReporterIdentity, Role, SchoolUnit, User
 from crisisline.database import db
-from schoolnet.models import ReportKind, SchoolReport
+from schoolnet.models import ReportKind, RoutineReport, SchoolReport
 
 # who holds their students' follow-up records (一式2份)
 FOLLOW_UP_HOLDERS = frozenset({ReporterIdentity.DEPARTMENT_HEAD,
@@ -165,3 +165,34 @@ def _school_follow_ups(user: User):
         return false()
     return FollowUpContact.case_id.in_(select(Case.id).where(Case.student_id.in_(
         select(Student.id).where(covering.students()))))
+
+
+# -- routine reports ---------------------------------------------------------------------------
+
+@rule(RoutineReport, (VIEW,), Role.REPORTER)
+def _reporter_routine_report(user: User, report: RoutineReport) -> bool:
+    if report.filed_by_id == user.id:
+        return True
+    covering = reach(user)
+    return covering is not None and report.school_id == covering.school_id and (
+        covering.whole_school or report.unit_id in covering.unit_ids)
+
+
+@rule(RoutineReport, (VIEW,), Role.SUPERVISOR)
+def _supervisor_routine_report(user: User, report: RoutineReport) -> bool:
+    return school_centre_id(report.school_id) in user.centre_ids
+
+
+@scope(RoutineReport, Role.REPORTER)
+def _reporter_routine_reports(user: User):
+    covering = reach(user)
+    if covering is None:
+        return RoutineReport.filed_by_id == user.id
+    return (RoutineReport.filed_by_id == user.id) | (
+        (RoutineReport.school_id == covering.school_id)
+        & (true() if covering.whole_school else RoutineReport.unit_id.in_(covering.unit_ids)))
+
+
+@scope(RoutineReport, Role.SUPERVISOR)
+def _supervisor_routine_reports(user: User):
+    return RoutineReport.school_id.in_(schools_served_by(user.centre_ids))

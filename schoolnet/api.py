@@ -11,9 +11,10 @@ from crisisline import audit
 from crisisline.access.rules import visible
 from crisisline.access.services import open_record
 from crisisline.database import db
-from schoolnet import services
-from schoolnet.models import ReportStatus, SchoolReport
-from schoolnet.schemas import (CloseIn, DueStudentOut, OpenCaseIn, ReportQuery,
+from schoolnet import routine, services
+from schoolnet.models import ReportStatus, RoutineKind, RoutineReport, SchoolReport
+from schoolnet.schemas import (CloseIn, ComplianceQuery, DueStudentOut, OpenCaseIn,
+                               ReportQuery, RoutineReportIn, RoutineReportOut,
                                SchoolFollowUpOut, SchoolReportIn, SchoolReportOut)
 
 blueprint = Blueprint("schoolnet_api", __name__, url_prefix="/api",
@@ -110,3 +111,44 @@ def school_follow_ups():
 def due_today():
     """The reporter's students under daily reporting with no report for today yet."""
     return services.students_due_today(current_user)
+
+
+@blueprint.route("/routine-reports", methods=["POST"])
+@blueprint.arguments(RoutineReportIn)
+@blueprint.response(201, RoutineReportOut)
+@login_required
+def file_routine_report(data):
+    report = routine.file_routine_report(current_user, **data)
+    db.commit()
+    return report
+
+
+@blueprint.route("/routine-reports", methods=["GET"])
+@blueprint.response(200, RoutineReportOut(many=True))
+@login_required
+def list_routine_reports():
+    """The routine reports the caller may read, newest first."""
+    reports = db.scalars(visible(current_user, RoutineReport)
+                         .order_by(RoutineReport.period_start.desc(), RoutineReport.id.desc())
+                         .limit(200)).all()
+    audit.record("routine_report.list", object_type="routine_report", changes={
+        "routine_report_ids": {"new": [report.id for report in reports]}})
+    db.commit()
+    return reports
+
+
+@blueprint.route("/routine-reports/compliance")
+@blueprint.arguments(ComplianceQuery, location="query")
+@login_required
+def compliance(query):
+    """Who reported, period by period: a status per unit and period (on_time, late,
+    missing, running, not_owed), with the report's id when there is one."""
+    school, periods, rows = routine.compliance(current_user, RoutineKind(query["kind"]),
+                                               school_id=query["school"],
+                                               count=query["periods"])
+    return {"school": {"id": school.id, "name": school.name},
+            "periods": [{"start": p.start.isoformat(), "end": p.end.isoformat()}
+                        for p in periods],
+            "rows": [{"unit": {"id": row.unit.id, "path": row.unit.path},
+                      "cells": [{"status": status, "report_id": report.id if report else None}
+                                for status, report in row.cells]} for row in rows]}

@@ -1,10 +1,11 @@
-"""School reports: a student at risk, a daily report (日报告) or a zero report (零报告)."""
+"""School reports (a student at risk, a daily report 日报告 or a zero report 零报告) and the
+routine reports that go up the four-level network (weekly by class, monthly by department)."""
 from __future__ import annotations
 
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from casework.models import Case, Student
@@ -69,3 +70,52 @@ class SchoolReport(Base):
     reported_by: Mapped[User] = relationship(foreign_keys=[reported_by_id])
     taken_by: Mapped[User | None] = relationship(foreign_keys=[taken_by_id])
     case: Mapped[Case | None] = relationship()
+
+
+class RoutineKind(str, enum.Enum):
+    """The routine reports that go up the network, each to the next level."""
+
+    WEEKLY_CLASS = "weekly_class"  # 班级心理基本情况, by the class committee member
+    MONTHLY_DEPARTMENT = "monthly_department"  # by the department (or grade)
+
+
+class RoutineReport(Base):
+    """A class's weekly or a department's monthly report, one per unit and period."""
+
+    __tablename__ = "routine_reports"
+    __audit_name__ = "routine_report"
+    __table_args__ = (UniqueConstraint("unit_id", "kind", "period_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("school_units.id"))
+    kind: Mapped[RoutineKind] = mapped_column(enum_column(RoutineKind, "routine_kind"))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    filed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # the four areas of 班级心理基本情况: 学习、生活、交往、情感
+    study: Mapped[str] = mapped_column(Text, default="", info={"sensitive": True})
+    life: Mapped[str] = mapped_column(Text, default="", info={"sensitive": True})
+    relationships: Mapped[str] = mapped_column(Text, default="", info={"sensitive": True})
+    emotions: Mapped[str] = mapped_column(Text, default="", info={"sensitive": True})
+    # students to watch: [{"student_id", "note", "school_report_id" (when reported at risk)}]
+    watch: Mapped[list[dict]] = mapped_column(JSON, default=list, info={"sensitive": True})
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    unit: Mapped[SchoolUnit] = relationship()
+    filed_by: Mapped[User] = relationship()
+
+
+class MissedRoutineReport(Base):
+    """A routine report that had not arrived by its due time and grace: the level above
+    was alerted, once."""
+
+    __tablename__ = "missed_routine_reports"
+    __audit_name__ = "missed_routine_report"
+    __table_args__ = (UniqueConstraint("unit_id", "kind", "period_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("school_units.id"))
+    kind: Mapped[RoutineKind] = mapped_column(enum_column(RoutineKind, "routine_kind"))
+    period_start: Mapped[date] = mapped_column(Date)
+    alerted_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -80,3 +80,46 @@ class SchoolFollowUpOut(ma.Schema):
     kind = ma.fields.Function(lambda follow_up: follow_up.kind.value)
     occurred_at = ma.fields.DateTime()
     outcome = ma.fields.String()
+
+
+class WatchIn(ma.Schema):
+    """A student to watch, named in a routine report; ``at_risk`` files an at-risk report."""
+
+    student_id = ma.fields.Integer(load_default=None, strict=True)
+    student_number = ma.fields.String(load_default=None)
+    note = ma.fields.String(load_default="")
+    at_risk = ma.fields.Boolean(load_default=False)
+
+
+class RoutineReportIn(ma.Schema):
+    kind = ma.fields.String(required=True)
+    study = ma.fields.String(load_default="")
+    life = ma.fields.String(load_default="")
+    relationships = ma.fields.String(load_default="")
+    emotions = ma.fields.String(load_default="")
+    watch = ma.fields.List(ma.fields.Nested(WatchIn), load_default=list,
+                           validate=ma.validate.Length(max=50))
+    period_start = validation.Date(load_default=None)
+
+
+class RoutineReportOut(ma.Schema):
+    id = ma.fields.Integer()
+    school_id = ma.fields.Integer()
+    unit = ma.fields.Function(lambda report: {"id": report.unit.id, "path": report.unit.path})
+    kind = ma.fields.Function(lambda report: report.kind.value)
+    period_start = ma.fields.Date()
+    period_end = ma.fields.Date()
+    filed_by = ma.fields.Function(lambda report: report.filed_by.display_name)
+    study = ma.fields.String()
+    life = ma.fields.String()
+    relationships = ma.fields.String()
+    emotions = ma.fields.String()
+    watch = ma.fields.List(ma.fields.Dict())
+    created_at = ma.fields.DateTime()
+
+
+class ComplianceQuery(ma.Schema):
+    kind = ma.fields.String(load_default="weekly_class", validate=ma.validate.OneOf(
+        ["weekly_class", "monthly_department"]))
+    school = ma.fields.Integer(load_default=None, strict=False)
+    periods = ma.fields.Integer(load_default=8, validate=ma.validate.Range(min=1, max=52))

@@ -4,12 +4,20 @@ from __future__ import annotations
 from celery import shared_task
 
 from crisisline.database import db
-from schoolnet import services
+from schoolnet import routine, services
 
 
 @shared_task
 def alert_untaken_reports() -> int:
     """Tell the supervisors of at-risk reports nobody has taken in time (once each)."""
     alerted = services.alert_untaken_reports()
+    db.commit()
+    return alerted
+
+
+@shared_task
+def alert_missing_routine_reports() -> int:
+    """Tell the level above of each weekly or monthly report that did not arrive (once)."""
+    alerted = routine.alert_missing_reports()
     db.commit()
     return alerted

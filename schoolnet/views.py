@@ -2,21 +2,22 @@
 the centre's handling; the consoles list the open reports (``_open_reports.html``)."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from casework.models import Case, FollowUpContact, Student
+from casework.services import my_alerts
 from crisisline import audit
-from crisisline.access.rules import EDIT, can, visible
+from crisisline.access.rules import EDIT, can, schools_served_by, visible
 from crisisline.access.services import open_record
-from crisisline.accounts.models import Role
+from crisisline.accounts.models import Organisation, Role
 from crisisline.accounts.security import require_role
 from crisisline.database import db
 from crisisline.pages import form_id, save
-from schoolnet import services
-from schoolnet.models import SchoolReport
+from schoolnet import routine, services
+from schoolnet.models import RoutineKind, SchoolReport
 
 blueprint = Blueprint("schoolnet", __name__, template_folder="templates")
 
@@ -48,10 +49,13 @@ def reporter_home():
     cases = {case.id: case for case in db.scalars(visible(current_user, Case))}
     follow_up_cases = {case.id: case for case in db.scalars(select(Case).where(
         Case.id.in_({follow_up.case_id for follow_up in follow_ups})))}
+    routines = {kind: routine.my_period(current_user, kind) for kind in RoutineKind}
     return render_template("schoolnet/reporter_home.html", place=place, due=due,
                            students=students, reports=mine, reached=reached,
                            follow_ups=follow_ups, follow_up_cases=follow_up_cases,
-                           cases=cases)
+                           cases=cases, alerts=my_alerts(current_user),
+                           routines={kind: mine for kind, mine in routines.items() if mine},
+                           oversees=routine.oversees(current_user))
 
 
 @blueprint.route("/school/reports", methods=["POST"])
@@ -102,3 +106,44 @@ def close(report_id: int):
             _l("The report is closed.")) is None:
         return report_page(report_id), 422  # refused: the page again, the reason as typed
     return redirect(url_for("schoolnet.report_page", record_id=report_id))
+
+
+WATCH_ROWS = 3  # blank rows for students to watch on the routine report form
+
+
+@blueprint.route("/school/routine/<kind>", methods=["GET", "POST"])
+@require_role(Role.REPORTER)
+def routine_report(kind: str):
+    if kind not in {k.value for k in RoutineKind}:
+        abort(404)
+    kind = RoutineKind(kind)
+    if request.method == "POST":
+        form = request.form  # a row per student to watch; "at risk" ticks carry the row
+        ticked = set(form.getlist("watch_at_risk"))
+        watch = [{"student_number": number.strip(), "note": note, "at_risk": str(n) in ticked}
+                 for n, (number, note) in enumerate(zip(form.getlist("watch_student_number"),
+                                                        form.getlist("watch_note")))]
+        if save(lambda: routine.file_routine_report(
+                current_user, kind=kind.value,
+                **{area: form.get(area, "") for area in routine.AREAS},
+                watch=[item for item in watch if item["student_number"] or item["note"]]),
+                _l("Report filed.")) is not None:
+            return redirect(url_for("schoolnet.reporter_home"))
+    mine = routine.my_period(current_user, kind)
+    return render_template("schoolnet/routine_report.html", kind=kind, mine=mine,
+                           watch_rows=WATCH_ROWS), 422 if request.method == "POST" else 200
+
+
+@blueprint.route("/school/compliance")
+@require_role(Role.REPORTER, Role.SUPERVISOR)
+def compliance():
+    kind = request.args.get("kind", RoutineKind.WEEKLY_CLASS.value)
+    kind = RoutineKind(kind) if kind in {k.value for k in RoutineKind} else \
+        RoutineKind.WEEKLY_CLASS
+    school, periods, rows = routine.compliance(current_user, kind,
+                                               school_id=form_id(request.args.get("school")))
+    schools = db.scalars(select(Organisation).where(Organisation.id.in_(
+        schools_served_by(current_user.centre_ids))).order_by(Organisation.name)).all() \
+        if current_user.role == Role.SUPERVISOR else []
+    return render_template("schoolnet/compliance.html", kind=kind, school=school,
+                           periods=periods, rows=rows, schools=schools)

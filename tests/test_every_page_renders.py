@@ -29,11 +29,12 @@ from casework.models import (DEADLINE_KINDS, Alert, Case, CaseDocument, CaseHist
                              Student)
 from crisisline import audit
 from crisisline.access.models import BreakGlassGrant
-from crisisline.accounts.models import SchoolUnit, Team, UnitKind
+from crisisline.accounts.models import ReporterIdentity, SchoolUnit, Team, UnitKind, User
 from crisisline.database import utcnow
 from crisisline.i18n import DELIVERY_LABELS, WRAP_UP_LABELS
 from hotline.cssrs import QUESTIONS
-from schoolnet.models import ReportKind, ReportStatus, SchoolReport
+from schoolnet.models import (MissedRoutineReport, ReportKind, ReportStatus, RoutineKind,
+                              RoutineReport, SchoolReport)
 from hotline.models import (OFFER_OUTCOMES, CallbackAttempt, Channel, Contact, ContactMessage,
                             ContactStatus, Offer, Presence, Priority)
 from state_machines import case_workflow, presence
@@ -44,9 +45,12 @@ CONSOLES = {  # each role's pages, beyond the case and contact pages
     "volunteer": ["/", "/console/volunteer"],
     "counselor": ["/", "/console/counselor", "/students", "/students?q=学生"],
     "supervisor": ["/", "/console/supervisor", "/console/supervisor/wallboard", "/audit",
+                   "/school/compliance", "/school/compliance?kind=monthly_department",
                    "/break-glass/reviews", "/students", "/students/new"],
     "liaison": ["/", "/portal/hospital"],
-    "reporter": ["/", "/school"],
+    "reporter": ["/", "/school", "/school/compliance",
+                 "/school/compliance?kind=monthly_department", "/school/routine/weekly_class",
+                 "/school/routine/monthly_department"],
     "admin": ["/", "/admin/users", "/admin/import", "/admin/district",
               "/admin/district/centres/new", "/admin/district/schools/new",
               "/admin/district/hospitals/new", "/students", "/students/new",
@@ -231,6 +235,25 @@ def build_everything(db, world) -> Everything:
         db.add_all(reports)
         db.flush()
         made.school_reports += [full(reports[0]).id, bare(reports[1]).id]
+
+    # the network: the reporter is the school's psychology centre (every section of the
+    # reporter page, and the compliance view); the other reporter the class committee member
+    # of 报告班, whose weekly reports arrived on time, late, or not at all (one miss alerted)
+    db.get(User, u["reporter"].id).reporter_identity = ReporterIdentity.PSYCHOLOGY_CENTRE
+    committee = db.get(User, u["other_reporter"].id)
+    committee.reporter_identity = ReporterIdentity.CLASS_COMMITTEE
+    committee.memberships[0].unit_id = unit.id
+    today = date.today()
+    for weeks_ago, filed_late in ((0, False), (2, True)):
+        start = today - timedelta(days=today.weekday() + 7 * weeks_ago)
+        db.add(full(RoutineReport(
+            school_id=o["S"].id, unit_id=unit.id, kind=RoutineKind.WEEKLY_CLASS,
+            period_start=start, period_end=start + timedelta(days=6), filed_by_id=committee.id,
+            study="正常", life="正常", relationships="正常", emotions="正常",
+            watch=[{"student_id": world.records["student"].id, "note": "关注"}],
+            created_at=now + timedelta(days=30) if filed_late else now)))
+    db.add(MissedRoutineReport(unit_id=unit.id, kind=RoutineKind.WEEKLY_CLASS,
+                               period_start=today - timedelta(days=today.weekday() + 7)))
 
     for object_type, object_id in (("case", world.records["case_b"].id),
                                    ("contact", world.records["contact_b"].id)):

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from casework.models import Case
 from casework.workflow import HANDLERS
 from crisisline.access.models import BreakGlassGrant
-from crisisline.accounts.models import SchoolUnit, Team, UnitKind, User
+from crisisline.accounts.models import ReporterIdentity, SchoolUnit, Team, UnitKind, User
 from crisisline.database import utcnow
 from crisisline.i18n import field_label
 from crisisline.validation import MAX_JSON_DEPTH
@@ -235,6 +235,13 @@ def every_form_on_show(world, ctx):
                                object_id=r["case_b"].id, reason="学生有生命危险，需要立即查看",
                                expires_at=utcnow() + timedelta(minutes=30)))
         db.add(SchoolUnit(school_id=world.orgs["S"].id, kind=UnitKind.GRADE, name="初一"))
+        # the class committee member of a class (the weekly class report's form)
+        class_unit = SchoolUnit(school_id=world.orgs["S"].id, kind=UnitKind.CLASS, name="1班")
+        db.add(class_unit)
+        db.flush()
+        committee = db.get(User, u["other_reporter"].id)
+        committee.reporter_identity = ReporterIdentity.CLASS_COMMITTEE
+        committee.memberships[0].unit_id = class_unit.id
         world.team_id = db.scalar(select(Team.id).where(Team.centre_id == world.orgs["A"].id))
         db.add(BreakGlassGrant(user_id=u["counselor"].id, object_type="case",  # shut
                                object_id=r["transfer_case"].id, reason="学生有生命危险需要立即查看",
@@ -262,7 +269,8 @@ def _pages(world) -> list[tuple[str | None, str]]:
              ("reporter", "/school"), ("liaison", "/portal/hospital"),
              ("admin", "/students/new"), ("admin", f"/students/{r['student'].id}/edit"),
              ("counselor", f"/students/{r['student'].id}/edit"),
-             ("counselor", f"/school-reports/{r['report'].id}")]
+             ("counselor", f"/school-reports/{r['report'].id}"),
+             ("other_reporter", "/school/routine/weekly_class")]
     o = world.orgs
     pages += [("admin", f"/admin/district/{kinds}/new")
               for kinds in ("centres", "schools", "hospitals")]

@@ -14,9 +14,9 @@ event                payload                                     rooms
                                                                  ``team:<id>``,
                                                                  ``supervisors:<centre>``,
                                                                  ``hospital:<referred to>``
-``alert.raised``     ``kind`` + ``case_id``, ``contact_id`` or    ``user:<recipient>``,
-                     ``school_report_id`` (or ``object_type``      ``supervisors:<centre>``
-                     for break-the-glass)
+``alert.raised``     ``kind`` + ``case_id``, ``contact_id``,      ``user:<recipient>``,
+                     ``school_report_id`` or ``unit_id`` (or       ``supervisors:<centre>``
+                     ``object_type`` for break-the-glass)
 ``school_report.     ``school_report_id, status``                ``reports:<centre>``,
 updated``                                                        ``user:<reporter>``
 ===================  ==========================================  ============================

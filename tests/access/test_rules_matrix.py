@@ -7,15 +7,18 @@ that is too broad fails (a triple not listed is allowed).
 from __future__ import annotations
 
 import itertools
+from datetime import date
 
 import pytest
 
 from casework.models import FollowUpContact, FollowUpKind
 from crisisline.access.models import BreakGlassGrant
-from crisisline.accounts.models import Membership, ReporterIdentity, Role, User
+from crisisline.accounts.models import (Membership, ReporterIdentity, Role, SchoolUnit,
+                                        UnitKind, User)
 from crisisline.access.rules import ACTIONS, EDIT, VIEW, can, registered_rules, visible
 from crisisline.audit.models import AuditEntry
 from crisisline.database import db, utcnow
+from schoolnet.models import RoutineKind, RoutineReport
 from tests.world import build_world
 
 BOTH = (VIEW, EDIT)
@@ -34,16 +37,16 @@ ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
     "supervisor": {"team_case": BOTH, "owned_case": BOTH, "contact": BOTH, "student": BOTH,
                    "counselor_contact": BOTH, "transfer_case": BOTH, "referral_transfer": BOTH,
                    "referral_h1": BOTH, "report": BOTH, "audit_entry": (VIEW,),
-                   "counselor_grant": BOTH},
+                   "counselor_grant": BOTH, "routine_report": (VIEW,)},
     "other_supervisor": {"case_b": BOTH, "contact_b": BOTH, "student_b": BOTH,
                          "referral_h2": BOTH, "report_b": (VIEW,), "audit_entry": (VIEW,)},
     "liaison": {"referral_h1": BOTH, "referral_transfer": BOTH, "transfer_case": (VIEW,)},
     "other_liaison": {"referral_h2": BOTH},
-    "reporter": {"report": (VIEW,)},  # the centre handles it
+    "reporter": {"report": (VIEW,), "routine_report": (VIEW,)},  # the centre handles it
     "other_reporter": {"report_b": (VIEW,)},
     # the school's psychology centre: every report of its school, and the follow-up records
     # of its students' cases (held in duplicate with the centre)
-    "school_centre": {"report": (VIEW,), "follow_up": (VIEW,)},
+    "school_centre": {"report": (VIEW,), "follow_up": (VIEW,), "routine_report": (VIEW,)},
     "admin": {"a_user": BOTH, "student": BOTH, "student_b": BOTH},
 }
 
@@ -62,7 +65,13 @@ def world(ctx):
         world.records["follow_up"] = FollowUpContact(
             case=world.records["team_case"], kind=FollowUpKind.PHONE, outcome="平稳",
             occurred_at=utcnow(), recorded_by_id=world.users["counselor"].id)
-        db.add_all([world.users["school_centre"], world.records["follow_up"]])
+        class_unit = SchoolUnit(school_id=world.orgs["S"].id, kind=UnitKind.CLASS, name="1班")
+        world.records["routine_report"] = RoutineReport(
+            school_id=world.orgs["S"].id, unit=class_unit, kind=RoutineKind.WEEKLY_CLASS,
+            period_start=date(2026, 11, 2), period_end=date(2026, 11, 8),
+            filed_by_id=world.users["reporter"].id)
+        db.add_all([world.users["school_centre"], world.records["follow_up"],
+                    world.records["routine_report"]])
         db.flush()
         yield world
 

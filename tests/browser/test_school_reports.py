@@ -76,3 +76,34 @@ def test_a_zero_report_from_a_phone_is_filed_once(open_page):
     expect(reporter.locator(".flash.error")).to_contain_text("当天已报告过")
     no_sideways_scroll(reporter)
     screenshot(reporter, "school-zero-report-refused-360px")
+
+
+def test_a_weekly_class_report_from_a_phone_shows_on_the_schools_compliance_view(open_page):
+    committee = open_page(viewport=PHONE)
+    sign_in(committee, "no1.c1.committee")
+    committee.get_by_role("link", name="填写").first.click()
+    expect(committee.locator("h1")).to_have_text("班级心理周报")
+    committee.locator("#area-study").fill("期中复习，压力偏大")
+    committee.locator("#area-life").fill("作息正常")
+    committee.locator("#area-relationships").fill("同学关系融洽")
+    committee.get_by_role("button", name="提交").click()  # emotions left empty
+    expect(committee.locator(".flash.error")).to_contain_text("情感")
+    expect(committee.locator("#area-study")).to_have_value("期中复习，压力偏大")  # kept
+    committee.locator("#area-emotions").fill("个别同学情绪低落")
+    committee.locator("#watch-0-number").fill("S000002")
+    committee.locator("#watch-0-note").fill("近来常独自坐着，不和人说话")
+    no_sideways_scroll(committee)
+    screenshot(committee, "school-weekly-report-form-360px")
+    committee.get_by_role("button", name="提交").click()
+    expect(committee.locator(".flash.success")).to_contain_text("报告已提交")
+    expect(committee.locator("#routine-heading + ul")).to_contain_text("已提交：报告 #")
+
+    centre = open_page(viewport=PHONE)
+    sign_in(centre, "no1.centre")
+    centre.get_by_role("link", name="报告提交情况").click()
+    row = centre.locator("table.compliance tr").filter(has_text="初一/1班")
+    expect(row.locator("td").first).to_have_text("按时")  # this week, shown first
+    expect(centre.locator("table.compliance tr").filter(has_text="初一/2班").locator("td").first) \
+        .to_have_text("未到期")
+    no_sideways_scroll(centre)  # the table scrolls inside its box, the page does not
+    screenshot(centre, "school-compliance-360px")

@@ -4,66 +4,10 @@ school's psychology centre, and nobody in another class; the department and the
 psychology centre hold each follow-up record of their students, the class does not."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import pytest
-
 from casework import services as casework
-from casework.models import Student
-from crisisline.accounts.models import (Membership, ReporterIdentity, Role, SchoolUnit,
-                                        UnitKind, User)
 from crisisline.database import utcnow
-from tests.world import PASSWORD, close_open_case
-
-NETWORK = {  # username suffix: (identity, unit key)
-    "c1_committee": (ReporterIdentity.CLASS_COMMITTEE, "C1"),
-    "c1_head": (ReporterIdentity.HEAD_TEACHER, "C1"),
-    "c2_committee": (ReporterIdentity.CLASS_COMMITTEE, "C2"),
-    "d_counsellor": (ReporterIdentity.COUNSELOR_TEACHER, "D"),
-    "d_head": (ReporterIdentity.DEPARTMENT_HEAD, "D"),
-    "e_head": (ReporterIdentity.DEPARTMENT_HEAD, "E"),
-    "r_dorm": (ReporterIdentity.DORMITORY_INFORMANT, "R"),
-    "centre": (ReporterIdentity.PSYCHOLOGY_CENTRE, None),
-}
-
-
-@dataclass
-class Network:
-    student_c1: int  # the world's 学生甲, in class C1 and dormitory R
-    student_c2: int
-
-
-@pytest.fixture
-def network(ctx, world) -> Network:
-    """School S: department D with classes C1 and C2, department E, building B with room
-    R; a reporter in each place."""
-    from crisisline.accounts.services import hash_password
-    school = world.orgs["S"]
-    with ctx() as db:
-        def unit(kind, name, parent=None):
-            made = SchoolUnit(school_id=school.id, kind=kind, name=name,
-                              parent_id=parent.id if parent else None)
-            db.add(made)
-            db.flush()
-            return made
-        d = unit(UnitKind.DEPARTMENT, "心理学院")
-        units = {"D": d, "C1": unit(UnitKind.CLASS, "1班", d), "C2": unit(UnitKind.CLASS, "2班", d),
-                 "E": unit(UnitKind.DEPARTMENT, "文学院")}
-        units["R"] = unit(UnitKind.DORMITORY, "101", unit(UnitKind.BUILDING, "1号楼"))
-        password = hash_password(PASSWORD)
-        for name, (identity, key) in NETWORK.items():
-            db.add(User(username=f"t_{name}", display_name=name, role=Role.REPORTER,
-                        password_hash=password, reporter_identity=identity,
-                        memberships=[Membership(organisation_id=school.id,
-                                                unit_id=units[key].id if key else None)]))
-        student = db.get(Student, world.records["student"].id)
-        student.class_unit_id, student.dormitory_unit_id = units["C1"].id, units["R"].id
-        other = Student(school_id=school.id, student_number="t_C2", name="学生乙",
-                        class_unit_id=units["C2"].id)
-        db.add(other)
-        db.commit()
-        return Network(student.id, other.id)
-
+from tests.schoolnet.conftest import NETWORK
+from tests.world import close_open_case
 
 def who_sees(api, path: str) -> set[str]:
     return {name for name in NETWORK if api(name).get(path).status_code == 200}

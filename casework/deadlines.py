@@ -9,6 +9,7 @@ leaves its rows pending for the next poll.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -21,6 +22,14 @@ from crisisline.accounts.models import Membership, Role, User
 from crisisline.database import db, utcnow
 
 FOLLOW_UP_KINDS = ("first_follow_up", "follow_up", "outpatient_follow_up")
+DAILY_REPORT_KINDS = ("daily_report", "daily_report_escalation")
+
+# who is told first of a missed deadline of a kind, before the case owner and supervisors:
+# registered by the domain that knows them (the school network: the reporters who owe a
+# student's daily report). When it names someone, the owner and supervisors are told only
+# if the step is still missing after the kind's escalation deadline.
+first_told: dict[str, Callable[[Case], list[User]]] = {}
+ESCALATIONS = {"daily_report": "daily_report_escalation"}
 
 
 def schedule(case: Case, kind: str, *, due_at: datetime | None = None,
@@ -94,6 +103,10 @@ def _fire(deadline: Deadline, recipients: list[User], now: datetime) -> None:
     audit.record("deadline.missed", deadline, changes={
         "kind": {"new": deadline.kind}, "case_id": {"new": case.id},
         "due_at": {"new": deadline.due_at.isoformat()}})
+    told_first = first_told[deadline.kind](case) if deadline.kind in first_told else []
+    if told_first:
+        recipients = told_first
+        schedule(case, ESCALATIONS[deadline.kind], after=deadline.due_at)
     alerts.raise_alerts(alerts.missed(deadline.kind), recipients, case_id=case.id,
                         deadline_id=deadline.id)
     if deadline.kind == "daily_report" and case.daily_reports and case.state == "follow_up":

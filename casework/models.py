@@ -284,6 +284,8 @@ DEADLINE_KINDS: dict[str, str | None] = {
     "follow_up": None,
     "outpatient_follow_up": "outpatient_follow_up_days",
     "daily_report": "daily_report_hours",
+    # still missing after the school's reporters were told: the owner and supervisors are
+    "daily_report_escalation": "daily_report_escalation_hours",
     "leave_ending": None,
 }
 
@@ -329,6 +331,7 @@ class Alert(Base):
 
     recipient: Mapped[User] = relationship()
     deadline: Mapped[Deadline | None] = relationship()
+    case: Mapped[Case | None] = relationship()
     unit: Mapped[SchoolUnit | None] = relationship()
 
     @validates("kind")

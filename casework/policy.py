@@ -25,6 +25,8 @@ class Policy:
     monthly_follow_up_days: int = 30  # ...then monthly
     outpatient_follow_up_days: int = 7  # after hospital discharge
     daily_report_hours: int = 24  # 日报告/零报告 for high-risk students in follow-up
+    daily_report_escalation_hours: int = 2  # a missed one tells the school's reporters
+    # first; still missing this long after, the case owner and supervisors
     report_triage_minutes: int = 15  # a school's at-risk report nobody has taken: the
     # supervisors are texted
     routine_report_grace_hours: int = 24  # a weekly or monthly report not in by the end

@@ -174,7 +174,7 @@ def enter_follow_up(case: Case) -> None:
 
 
 def leave_follow_up(case: Case) -> None:
-    deadlines.settle(case, *deadlines.FOLLOW_UP_KINDS, "daily_report",
+    deadlines.settle(case, *deadlines.FOLLOW_UP_KINDS, *deadlines.DAILY_REPORT_KINDS,
                      status=DeadlineStatus.CANCELLED)
 
 

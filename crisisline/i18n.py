@@ -136,6 +136,7 @@ DEADLINE_LABELS = {
     "hospital_arrival": _l("Arrival at hospital confirmed"),
     "first_follow_up": _l("First follow-up"), "follow_up": _l("Next follow-up"),
     "outpatient_follow_up": _l("Outpatient follow-up"), "daily_report": _l("Daily report"),
+    "daily_report_escalation": _l("Daily report, after the school was reminded"),
     "leave_ending": _l("Leave ending"),
 }
 PRESENCE_LABELS = {"offline": _l("Offline"), "available": _l("Available"),

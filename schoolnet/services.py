@@ -21,7 +21,7 @@ from casework.models import Case, RiskLevel, Student
 from casework.policy import policy
 from crisisline import audit
 from crisisline.access.rules import EDIT, VIEW, can, school_centre_id, visible
-from crisisline.accounts.models import Membership, OrgKind, Role, User
+from crisisline.accounts.models import Membership, OrgKind, ReporterIdentity, Role, User
 from crisisline.database import db, utcnow
 from crisisline.errors import Conflict, Forbidden, Hidden, InvalidInput, NotFound
 from crisisline.i18n import RECORD_LABELS
@@ -110,8 +110,10 @@ def _meet_daily_deadlines(student: Student) -> None:
                                               Case.daily_reports.is_(True))):
         current = [due for due in deadlines.pending(case, "daily_report")
                    if due.due_at <= utcnow() + period]
-        for due in current:
+        deadlines.settle(case, "daily_report_escalation")  # the school was reminded: it came
+        if current:
             deadlines.settle(case, "daily_report")
+        for due in current:
             deadlines.schedule(case, "daily_report", due_at=due.due_at + period)
 
 
@@ -250,3 +252,33 @@ def _announce(report: SchoolReport) -> None:
     if centre_id is not None:
         emit_after_commit("school_report.updated", payload, room=reports_room(centre_id))
     emit_after_commit("school_report.updated", payload, room=user_room(report.reported_by_id))
+
+
+def daily_reporters(case: Case) -> list[User]:
+    """Who owes the daily report on a case's student, and is told first when it is missed:
+    the head teacher and class committee members of the student's class and whoever filed
+    a daily or zero report on them in the past week; else the school's psychology centre."""
+    student = case.student
+    if student is None:
+        return []
+    reporters = (User.role == Role.REPORTER) & User.disabled_at.is_(None)
+    of_school = select(Membership.user_id).where(
+        Membership.organisation_id == student.school_id)
+    class_staff = of_school.where(Membership.unit_id == student.class_unit_id) \
+        if student.class_unit_id else None
+    recent = select(SchoolReport.reported_by_id).where(
+        SchoolReport.student_id == student.id,
+        SchoolReport.kind.in_((ReportKind.DAILY, ReportKind.ZERO)),
+        SchoolReport.report_date >= local_today() - timedelta(days=7))
+    owing = User.id.in_(recent)
+    if class_staff is not None:
+        owing |= User.id.in_(class_staff) & User.reporter_identity.in_(
+            (ReporterIdentity.HEAD_TEACHER, ReporterIdentity.CLASS_COMMITTEE))
+    found = list(db.scalars(select(User).where(reporters, User.id.in_(of_school), owing)
+                            .order_by(User.id)))
+    return found or list(db.scalars(select(User).where(
+        reporters, User.id.in_(of_school),
+        User.reporter_identity == ReporterIdentity.PSYCHOLOGY_CENTRE).order_by(User.id)))
+
+
+deadlines.first_told["daily_report"] = daily_reporters

@@ -49,6 +49,7 @@ BREAK_GLASS_LIMIT = "break_glass_limit"
 SCHOOL_REPORT_AT_RISK = "school_report_at_risk"
 SCHOOL_REPORT_UNTAKEN = "school_report_untaken"
 SCHOOL_REPORT_ON_OPEN_CASE = "school_report_on_open_case"
+DAILY_REPORT_REMINDER = "daily_report_reminder"
 MISSED_WEEKLY_CLASS_REPORT = "missed_weekly_class_report"
 MISSED_MONTHLY_DEPARTMENT_REPORT = "missed_monthly_department_report"
 
@@ -69,6 +70,11 @@ KINDS: dict[str, AlertKind] = {
         CASE, _l("The school reported on the student of this case again"),
         _l("Crisisline: the school reported on the student of case #%(case)s again. Please "
            "sign in and read it.")),
+    # to the school's reporters, who cannot open the case: the page names the student
+    DAILY_REPORT_REMINDER: AlertKind(
+        CASE, _l("Today's daily report on a student has not arrived"),
+        _l("Crisisline: today's daily report on a student under daily reporting has not "
+           "arrived. Please sign in and file it.")),
     MISSED_WEEKLY_CLASS_REPORT: AlertKind(
         UNIT, _l("A class's weekly report has not arrived"),
         _l("Crisisline: the weekly report of %(unit)s has not arrived. Please follow it up.")),

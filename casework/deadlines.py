@@ -26,10 +26,10 @@ DAILY_REPORT_KINDS = ("daily_report", "daily_report_escalation")
 
 # who is told first of a missed deadline of a kind, before the case owner and supervisors:
 # registered by the domain that knows them (the school network: the reporters who owe a
-# student's daily report). When it names someone, the owner and supervisors are told only
-# if the step is still missing after the kind's escalation deadline.
+# student's daily report). When it names someone, they get the kind's reminder and the
+# owner and supervisors are told only if the step is still missing after the escalation.
 first_told: dict[str, Callable[[Case], list[User]]] = {}
-ESCALATIONS = {"daily_report": "daily_report_escalation"}
+ESCALATIONS = {"daily_report": ("daily_report_escalation", alerts.DAILY_REPORT_REMINDER)}
 
 
 def schedule(case: Case, kind: str, *, due_at: datetime | None = None,
@@ -44,11 +44,15 @@ def schedule(case: Case, kind: str, *, due_at: datetime | None = None,
     return deadline
 
 
-def pending(case: Case, *kinds: str) -> list[Deadline]:
+def pending(case: Case, *kinds: str, lock: bool = False) -> list[Deadline]:
+    """The case's pending deadlines (of ``kinds``); ``lock``: locked until the commit,
+    waiting for a poller that is firing one of them."""
     query = select(Deadline).where(Deadline.case_id == case.id,
                                    Deadline.status == DeadlineStatus.PENDING)
     if kinds:
         query = query.where(Deadline.kind.in_(kinds))
+    if lock:
+        query = query.with_for_update()
     return list(db.scalars(query))
 
 
@@ -104,11 +108,12 @@ def _fire(deadline: Deadline, recipients: list[User], now: datetime) -> None:
         "kind": {"new": deadline.kind}, "case_id": {"new": case.id},
         "due_at": {"new": deadline.due_at.isoformat()}})
     told_first = first_told[deadline.kind](case) if deadline.kind in first_told else []
+    kind = alerts.missed(deadline.kind)
     if told_first:
+        escalation, kind = ESCALATIONS[deadline.kind]
         recipients = told_first
-        schedule(case, ESCALATIONS[deadline.kind], after=deadline.due_at)
-    alerts.raise_alerts(alerts.missed(deadline.kind), recipients, case_id=case.id,
-                        deadline_id=deadline.id)
+        schedule(case, escalation, after=deadline.due_at)
+    alerts.raise_alerts(kind, recipients, case_id=case.id, deadline_id=deadline.id)
     if deadline.kind == "daily_report" and case.daily_reports and case.state == "follow_up":
         schedule(case, "daily_report", due_at=deadline.due_at + timedelta(
             hours=policy().daily_report_hours))

@@ -49,7 +49,8 @@ def create_app(config: Mapping | None = None, *, environ: Mapping[str, str] | No
     app.teardown_appcontext(lambda _exc: database.db.remove())
 
     from crisisline import models  # noqa: F401  (every table)
-    from schoolnet import access  # noqa: F401  (registers its access rules)
+    import schoolnet
+    schoolnet.init_app(app)
     from crisisline.realtime import console  # noqa: F401  (the /console socket handlers)
     from crisisline.accounts import security
     security.init_app(app)

@@ -1,2 +1,11 @@
 """The school network (学校四级网络): reports from schools to the hotline centre that serves
 them, and their handling there."""
+
+
+def init_app(app) -> None:
+    """Join the school network to the application: its access rules, and the reporters
+    who are told first of a missed daily report."""
+    from casework import deadlines
+    from schoolnet import access  # noqa: F401  (registers its access rules)
+    from schoolnet.services import daily_reporters
+    deadlines.first_told["daily_report"] = daily_reporters

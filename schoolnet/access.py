@@ -5,10 +5,11 @@ The four-level network (school → 院系/年级 → 班级 → 宿舍) decides 
 own reports always; beyond them, their *reach* (:func:`reach`): a head teacher, class
 committee member, 辅导员 or department head the reports about the students of their unit and
 the units under it (a dormitory officer's report on a student reaches that student's class
-and department), the school's psychology centre the whole school. A dormitory officer
-reaches only their own reports. The department and the psychology centre also hold each
-follow-up record of their students' cases (seed 003's records in duplicate); never the
-hotline contacts.
+and department), the school's psychology centre the whole school; a report follows its
+student as they are now (one who moves school takes it along), a zero report its unit.
+A dormitory officer reaches only their own reports. The department and the psychology
+centre also hold each follow-up record of their students' cases (seed 003's records in
+duplicate); never the hotline contacts.
 
 At the centre that serves the school: its counselors and supervisors read the at-risk
 reports and handle them (take, open a case, close); a counselor also reads the daily and
@@ -41,14 +42,15 @@ class Reach:
     whole_school: bool
     unit_ids: frozenset[int]  # their unit and every unit under it
 
-    def covers(self, student: Student | None, unit_id: int | None = None) -> bool:
-        if student is not None and student.school_id != self.school_id:
+    def covers(self, student: Student) -> bool:
+        """Is ``student``, as they are now (school, class, dormitory), within reach?"""
+        if student.school_id != self.school_id:
             return False
-        if self.whole_school:
-            return True
-        units = {unit_id} | ({student.class_unit_id, student.dormitory_unit_id}
-                             if student is not None else set())
-        return bool(units & self.unit_ids)
+        return self.whole_school or bool(
+            {student.class_unit_id, student.dormitory_unit_id} & self.unit_ids)
+
+    def covers_unit(self, school_id: int, unit_id: int | None) -> bool:
+        return school_id == self.school_id and (self.whole_school or unit_id in self.unit_ids)
 
     def students(self) -> ColumnElement[bool]:
         """The students it covers, as SQL."""
@@ -98,8 +100,11 @@ def _reporter_report(user: User, report: SchoolReport) -> bool:
     if report.reported_by_id == user.id:
         return True
     covering = reach(user)
-    return covering is not None and report.school_id == covering.school_id and \
-        covering.covers(report.student, report.unit_id)
+    if covering is None:
+        return False
+    if report.student is not None:  # the student as they are now: a move takes it along
+        return covering.covers(report.student)
+    return covering.covers_unit(report.school_id, report.unit_id)
 
 
 @rule(SchoolReport, (VIEW,), Role.COUNSELOR)
@@ -129,11 +134,11 @@ def _reporter_reports(user: User):
     covering = reach(user)
     if covering is None:
         return SchoolReport.reported_by_id == user.id
-    about = true() if covering.whole_school else or_(
-        SchoolReport.unit_id.in_(covering.unit_ids),
-        SchoolReport.student_id.in_(select(Student.id).where(covering.students())))
-    return (SchoolReport.reported_by_id == user.id) | (
-        (SchoolReport.school_id == covering.school_id) & about)
+    of_unit = true() if covering.whole_school else SchoolReport.unit_id.in_(covering.unit_ids)
+    return (SchoolReport.reported_by_id == user.id) | SchoolReport.student_id.in_(
+        select(Student.id).where(covering.students())) | (
+        SchoolReport.student_id.is_(None) & (SchoolReport.school_id == covering.school_id)
+        & of_unit)
 
 
 @scope(SchoolReport, Role.COUNSELOR)
@@ -174,8 +179,7 @@ def _reporter_routine_report(user: User, report: RoutineReport) -> bool:
     if report.filed_by_id == user.id:
         return True
     covering = reach(user)
-    return covering is not None and report.school_id == covering.school_id and (
-        covering.whole_school or report.unit_id in covering.unit_ids)
+    return covering is not None and covering.covers_unit(report.school_id, report.unit_id)
 
 
 @rule(RoutineReport, (VIEW,), Role.SUPERVISOR)

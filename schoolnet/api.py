@@ -1,6 +1,7 @@
 """The school network's JSON API: filing reports, and the centre handling them."""
 from __future__ import annotations
 
+from flask import jsonify
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint
 
@@ -8,7 +9,7 @@ from casework.api import case_detail
 from casework.models import FollowUpContact
 from casework.schemas import CaseDetail
 from crisisline import audit
-from crisisline.access.rules import visible
+from crisisline.access.rules import VIEW, can, visible
 from crisisline.access.services import open_record
 from crisisline.database import db
 from schoolnet import routine, services
@@ -76,9 +77,15 @@ def take_report(report_id: int):
 @blueprint.response(201, CaseDetail)
 @login_required
 def open_case(data, report_id: int):
+    """The case opened for the report, or the student's open case it joined: in full if the
+    caller may read that case, else only its number (another counselor's case)."""
     case = services.open_case(current_user, report_id, **data)
     db.commit()
-    return case_detail(case)
+    if can(current_user, VIEW, case):
+        return case_detail(case)
+    answer = jsonify(id=case.id, joined=True)
+    answer.status_code = 201
+    return answer
 
 
 @blueprint.route("/school-reports/<int:report_id>/close", methods=["POST"])

@@ -110,17 +110,16 @@ def file_routine_report(actor: User, *, kind: str, study: str = "", life: str = 
     errors.update(watch_errors)
     if errors:
         raise InvalidInput(errors)
-    first = db.scalar(select(RoutineReport).where(
+    report = RoutineReport(school_id=place.organisation_id, unit_id=place.unit_id, kind=kind,
+                           period_start=period.start, period_end=period.end,
+                           filed_by_id=actor.id,
+                           **{name: text.strip() for name, text in areas.items()})
+    first = services.add_once(report, select(RoutineReport).where(
         RoutineReport.unit_id == place.unit_id, RoutineReport.kind == kind,
         RoutineReport.period_start == period.start))
     if first is not None:
         raise Conflict(_l("this period's report has been filed: report #%(id)d", id=first.id),
                        first={"id": first.id, "period_start": first.period_start.isoformat()})
-    report = RoutineReport(school_id=place.organisation_id, unit_id=place.unit_id, kind=kind,
-                           period_start=period.start, period_end=period.end,
-                           filed_by_id=actor.id,
-                           **{name: text.strip() for name, text in areas.items()})
-    db.add(report)
     entries = []
     for student, note, at_risk in watched:
         entry = {"student_id": student.id, "note": note}

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from casework import alerts, deadlines
 from casework import services as casework
@@ -27,6 +28,7 @@ from crisisline.errors import Conflict, Forbidden, Hidden, InvalidInput, NotFoun
 from crisisline.i18n import RECORD_LABELS
 from crisisline.realtime import emit_after_commit, reports_room, user_room
 from hotline.models import Presence
+from schoolnet.access import reach
 from schoolnet.models import OPEN_STATUSES, ReportKind, ReportStatus, SchoolReport
 
 
@@ -74,6 +76,8 @@ def file_report(actor: User, *, kind: str, note: str = "", student_id: int | Non
         errors["note"] = _l("say what you saw")
     if report_date > today:
         errors["report_date"] = _l("cannot be in the future")
+    elif kind != ReportKind.AT_RISK.value and report_date < today - timedelta(days=1):
+        errors["report_date"] = _l("a daily or zero report is for today or yesterday")
     if errors:
         raise InvalidInput(errors)
     kind = ReportKind(kind)
@@ -81,16 +85,15 @@ def file_report(actor: User, *, kind: str, note: str = "", student_id: int | Non
     if kind != ReportKind.AT_RISK:
         once_key = (f"student:{student.id}:{report_date}" if student is not None else
                     f"unit:{school_id}:{place.unit_id or '-'}:{report_date}")
-        first = db.scalar(select(SchoolReport).where(SchoolReport.once_key == once_key))
-        if first is not None:
-            raise Conflict(_l("already reported for that day: report #%(id)d", id=first.id),
-                           first={"id": first.id, "kind": first.kind.value,
-                                  "report_date": first.report_date.isoformat()})
     report = SchoolReport(school_id=school_id, student_id=student.id if student else None,
                           unit_id=place.unit_id, reported_by_id=actor.id, kind=kind,
                           note=note or "", report_date=report_date, once_key=once_key)
-    db.add(report)
-    db.flush()
+    first = add_once(report, select(SchoolReport).where(SchoolReport.once_key == once_key)
+                     if once_key else None)
+    if first is not None:
+        raise Conflict(_l("already reported for that day: report #%(id)d", id=first.id),
+                       first={"id": first.id, "kind": first.kind.value,
+                              "report_date": first.report_date.isoformat()})
     audit.record("school_report.create", report, changes={
         "kind": {"new": kind.value}, "student_id": {"new": report.student_id}})
     if kind == ReportKind.AT_RISK:
@@ -102,13 +105,31 @@ def file_report(actor: User, *, kind: str, note: str = "", student_id: int | Non
     return report
 
 
+def add_once(record, first_query) -> object | None:
+    """Add ``record`` unless one with the same unique key exists; returns that first one
+    (found before, or by the database when two arrive at once), else None."""
+    if first_query is not None:
+        first = db.scalar(first_query)
+        if first is not None:
+            return first
+    try:
+        with db.begin_nested():
+            db.add(record)
+    except IntegrityError:
+        if first_query is None:
+            raise
+        return db.scalar(first_query)
+    return None
+
+
 def _meet_daily_deadlines(student: Student) -> None:
     """A daily or zero report about a student under daily reporting meets the period now
     running, and starts the next; it cannot be filed ahead."""
     period = timedelta(hours=policy().daily_report_hours)
     for case in db.scalars(select(Case).where(Case.student_id == student.id,
                                               Case.daily_reports.is_(True))):
-        current = [due for due in deadlines.pending(case, "daily_report")
+        # locked: a poller firing this deadline now is waited for, not overwritten
+        current = [due for due in deadlines.pending(case, "daily_report", lock=True)
                    if due.due_at <= utcnow() + period]
         deadlines.settle(case, "daily_report_escalation")  # the school was reminded: it came
         if current:
@@ -118,14 +139,23 @@ def _meet_daily_deadlines(student: Student) -> None:
 
 
 def students_due_today(actor: User) -> list[Student]:
-    """The students of the reporter's school under daily reporting who have no daily or
-    zero report for today yet."""
+    """The students under daily reporting whose report today is the reporter's to file
+    (within their reach in the network, or whom they reported on daily this past week),
+    and who have none yet."""
     place = school_place(actor)
+    today = local_today()
     reported = select(SchoolReport.student_id).where(
-        SchoolReport.report_date == local_today(), SchoolReport.student_id.is_not(None),
+        SchoolReport.report_date == today, SchoolReport.student_id.is_not(None),
         SchoolReport.kind.in_((ReportKind.DAILY, ReportKind.ZERO)))
+    theirs = Student.id.in_(select(SchoolReport.student_id).where(
+        SchoolReport.reported_by_id == actor.id,
+        SchoolReport.kind.in_((ReportKind.DAILY, ReportKind.ZERO)),
+        SchoolReport.report_date >= today - timedelta(days=7)))
+    covering = reach(actor)
+    if covering is not None:
+        theirs |= covering.students()
     return list(db.scalars(select(Student).where(
-        Student.school_id == place.organisation_id,
+        Student.school_id == place.organisation_id, theirs,
         Student.id.in_(select(Case.student_id).where(Case.daily_reports.is_(True),
                                                      Case.closed_at.is_(None))),
         Student.id.not_in(reported)).order_by(Student.student_number)))
@@ -195,8 +225,10 @@ def _settle(actor: User, report: SchoolReport, status: ReportStatus, **outcome) 
 
 
 def _handled_report(actor: User, report_id: int) -> SchoolReport:
-    """The at-risk report ``actor`` may handle, still open."""
-    report = db.get(SchoolReport, report_id)
+    """The at-risk report ``actor`` may handle, still open, locked until the commit (two
+    people handling it at once queue here, and the second finds it handled). Once taken,
+    it is the taker's, or a supervisor's."""
+    report = db.get(SchoolReport, report_id, with_for_update=True, populate_existing=True)
     missing = _l("%(record)s %(id)s does not exist", record=RECORD_LABELS["school_report"],
                  id=report_id)
     if report is None:
@@ -208,6 +240,10 @@ def _handled_report(actor: User, report_id: int) -> SchoolReport:
         raise Hidden(missing, object_type="school_report", object_id=report.id)
     if report.status not in OPEN_STATUSES:
         raise Conflict(_l("this report has been handled already"), status=report.status.value)
+    if report.status == ReportStatus.IN_PROGRESS and report.taken_by_id != actor.id and \
+            actor.role != Role.SUPERVISOR:
+        raise Conflict(_l("%(name)s has taken this report already",
+                          name=report.taken_by.display_name), taken_by=report.taken_by_id)
     return report
 
 
@@ -280,5 +316,3 @@ def daily_reporters(case: Case) -> list[User]:
         reporters, User.id.in_(of_school),
         User.reporter_identity == ReporterIdentity.PSYCHOLOGY_CENTRE).order_by(User.id)))
 
-
-deadlines.first_told["daily_report"] = daily_reporters

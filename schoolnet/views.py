@@ -7,10 +7,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from casework.models import Case, FollowUpContact, Student
+from casework.models import FollowUpContact, Student
 from casework.services import my_alerts
 from crisisline import audit
-from crisisline.access.rules import EDIT, can, schools_served_by, visible
+from crisisline.access.rules import EDIT, VIEW, can, schools_served_by, visible
 from crisisline.access.services import open_record
 from crisisline.accounts.models import Organisation, Role
 from crisisline.accounts.security import require_role
@@ -46,14 +46,11 @@ def reporter_home():
             "school_report_ids": {"new": [report.id for report in reached]},
             "follow_up_ids": {"new": [follow_up.id for follow_up in follow_ups]}})
         db.commit()
-    cases = {case.id: case for case in db.scalars(visible(current_user, Case))}
-    follow_up_cases = {case.id: case for case in db.scalars(select(Case).where(
-        Case.id.in_({follow_up.case_id for follow_up in follow_ups})))}
     routines = {kind: routine.my_period(current_user, kind) for kind in RoutineKind}
     return render_template("schoolnet/reporter_home.html", place=place, due=due,
                            students=students, reports=mine, reached=reached,
-                           follow_ups=follow_ups, follow_up_cases=follow_up_cases,
-                           cases=cases, alerts=my_alerts(current_user),
+                           follow_ups=follow_ups,
+                           alerts=my_alerts(current_user),
                            routines={kind: mine for kind, mine in routines.items() if mine},
                            oversees=routine.oversees(current_user))
 
@@ -93,7 +90,7 @@ def open_case(report_id: int):
     case = save(lambda: services.open_case(
         current_user, report_id, risk_level=request.form.get("risk_level", "high")),
         _l("The report is now part of a case."))
-    if case is None:
+    if case is None or not can(current_user, VIEW, case):  # refused, or another's case
         return redirect(url_for("schoolnet.report_page", record_id=report_id))
     return redirect(url_for("casework.case_page", record_id=case.id))
 

@@ -26,6 +26,8 @@ from crisisline.extensions import limiter
 TEST_DATABASE_URL = os.environ.get("CRISISLINE_TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("CRISISLINE_TEST_REDIS_URL")
 ROOT = Path(__file__).resolve().parent.parent
+# the application's packages (what pyproject.toml installs beside the shell)
+APP_PACKAGES = ("crisisline", "hotline", "casework", "schoolnet", "state_machines")
 
 needs_postgres = pytest.mark.skipif(not TEST_DATABASE_URL, reason="needs PostgreSQL: set "
                                     "CRISISLINE_TEST_DATABASE_URL")

@@ -15,14 +15,14 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from tests.conftest import ROOT
+from tests.conftest import APP_PACKAGES, ROOT
 
 CATALOG_DIR = ROOT / "crisisline" / "translations" / "zh_Hans_CN" / "LC_MESSAGES"
 PO_FILE = CATALOG_DIR / "messages.po"
 MO_FILE = CATALOG_DIR / "messages.mo"
 # the application's packages: where user interface strings live (tests, migrations and
 # virtual environments are not extracted)
-SOURCE_PACKAGES = ("crisisline", "hotline", "casework", "state_machines")
+SOURCE_PACKAGES = APP_PACKAGES
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None,
             "lazy_ngettext": (1, 2), "lazy_pgettext": ((1, "c"), 2)}
 

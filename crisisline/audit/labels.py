@@ -97,6 +97,8 @@ READ_LABEL = _l("Viewed")
 OBJECT_LABELS = {
     "case": _l("Case"), "contact": _l("Contact"), "student": _l("Student"),
     "referral": _l("Referral"), "school_report": _l("School report"),
+    "routine_report": _l("Routine report"),
+    "missed_routine_report": _l("Routine report that did not arrive"),
     "break_glass_grant": _l("Emergency access grant"), "user": _l("User account"),
     "apitoken": _l("API token"), "organisation": _l("Organisation"),
     "presence": _l("Duty status"), "case_note": _l("Case note"),
@@ -108,6 +110,12 @@ OBJECT_LABELS = {
 }
 
 CHANGE_LABELS = {
+    # the school network
+    "unit_id": _l("Unit"), "school_report_ids": _l("School reports"),
+    "follow_up_ids": _l("Follow-up records"), "routine_report_ids": _l("Routine reports"),
+    "taken_by_id": _l("Taken by (user id)"), "taken_at": _l("Taken at"),
+    "closed_reason": _l("Why no case was needed"), "handled_at": _l("Handled at"),
+    "triage_alerted_at": _l("Supervisors told at"),
     "state": _l("State"), "status": _l("Status"), "priority": _l("Priority"),
     "owner_id": _l("Owner (user id)"), "team_id": _l("Team"), "case_id": _l("Case"),
     "contact_id": _l("Contact"), "handled_by_id": _l("Handled by (user id)"),

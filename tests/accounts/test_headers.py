@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from crisisline.audit.models import AuditEntry
-from tests.conftest import ROOT, login
+from tests.conftest import APP_PACKAGES, ROOT, login
 from tests.world import PASSWORD
 
-TEMPLATE_DIRS = [ROOT / "crisisline" / "templates", ROOT / "hotline" / "templates",
-                 ROOT / "casework" / "templates"]
+TEMPLATE_DIRS = [ROOT / package / "templates" for package in APP_PACKAGES
+                 if (ROOT / package / "templates").is_dir()]
 ROLE_USERS = ("volunteer", "counselor", "supervisor", "liaison", "reporter", "admin")
 
 

@@ -16,10 +16,10 @@ from crisisline.audit.labels import CHANGE_LABELS, action_label
 from crisisline.audit.models import AuditEntry
 from crisisline.i18n import FIELD_LABELS
 from state_machines.case_workflow import EVENTS
-from tests.conftest import ROOT, login
+from tests.conftest import APP_PACKAGES, ROOT, login
 from tests.world import PASSWORD
 
-SOURCES = ("crisisline", "hotline", "casework", "state_machines")
+SOURCES = APP_PACKAGES
 
 
 def recorded(ctx, world, *items) -> None:

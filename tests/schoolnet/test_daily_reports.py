@@ -35,7 +35,8 @@ def test_the_class_is_told_first_then_the_owner_and_supervisors(ctx, world, netw
     case_id = walk(ctx, world, "dispatch", "contact_guardian", "home_supervision")
     due = daily_due(ctx, case_id)
     fire(ctx, due + timedelta(minutes=1))
-    assert told(ctx, case_id, "missed_daily_report") == ["t_c1_committee", "t_c1_head"]
+    assert told(ctx, case_id, "daily_report_reminder") == ["t_c1_committee", "t_c1_head"]
+    assert told(ctx, case_id, "missed_daily_report") == []
     assert told(ctx, case_id, "missed_daily_report_escalation") == []
     fire(ctx, due + timedelta(hours=2, minutes=1))
     assert told(ctx, case_id, "missed_daily_report_escalation") == ["t_counselor",
@@ -44,13 +45,22 @@ def test_the_class_is_told_first_then_the_owner_and_supervisors(ctx, world, netw
 
 def test_a_report_after_the_reminder_spares_the_owner(api, ctx, world, network):
     case_id = walk(ctx, world, "dispatch", "contact_guardian", "home_supervision")
-    due = daily_due(ctx, case_id)
-    fire(ctx, due + timedelta(minutes=1))
+    due = utcnow() - timedelta(minutes=5)  # today's report was due five minutes ago
+    with ctx() as db:
+        db.scalar(select(Deadline).where(Deadline.case_id == case_id,
+                                         Deadline.kind == "daily_report")).due_at = due
+        db.commit()
+    fire(ctx, utcnow())
+    assert told(ctx, case_id, "daily_report_reminder") == ["t_c1_committee", "t_c1_head"]
     response = api("c1_head").post("/api/school-reports", {
         "kind": "daily", "student_id": network.student_c1, "note": "情绪平稳，按时就寝"})
     assert response.status_code == 201
     fire(ctx, due + timedelta(hours=3))
     assert told(ctx, case_id, "missed_daily_report_escalation") == []
+    with ctx() as db:  # one chain of daily deadlines goes on, not two
+        assert len(db.scalars(select(Deadline).where(
+            Deadline.case_id == case_id, Deadline.kind == "daily_report",
+            Deadline.status == "pending")).all()) == 1
 
 
 def test_with_nobody_at_school_to_tell_the_owner_is_told_at_once(ctx, world):

@@ -55,3 +55,18 @@ def test_the_department_and_psychology_centre_hold_each_follow_up_record(
                       for record in api(name).get("/api/school-follow-ups").json)}
     assert holders == {"d_counsellor", "d_head", "centre"}
     assert api("reporter").get("/api/school-follow-ups").json == []  # no place in the network
+
+
+def test_reports_follow_a_student_who_moves_school(api, ctx, world, network):
+    from casework.models import Student
+    report = api("r_dorm").post("/api/school-reports", {
+        "student_id": network.student_c1, "kind": "at_risk", "note": "夜里在宿舍哭"}).json
+    with ctx() as db:
+        moved = db.get(Student, network.student_c1)
+        moved.school_id, moved.class_unit_id, moved.dormitory_unit_id = \
+            world.orgs["SB"].id, None, None
+        db.commit()
+    for name in ("c1_committee", "d_head", "centre"):  # no longer listed, nor readable
+        assert report["id"] not in [r["id"] for r in api(name).get("/api/school-reports").json]
+        assert api(name).get(f"/api/school-reports/{report['id']}").status_code in (403, 404)
+    assert api("r_dorm").get(f"/api/school-reports/{report['id']}").status_code == 200  # theirs

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from casework.models import Alert, Case, Deadline
+from casework.models import Alert, Case
 from crisisline.database import utcnow
 from crisisline.twilio_rest import recorded_requests
 from hotline.models import Presence
@@ -123,16 +123,18 @@ def test_a_report_on_a_student_with_an_open_case_joins_it_and_alerts_its_owner(
         api, ctx, world):
     open_case = world.records["team_case"]
     with ctx() as db:
-        db.get(Case, open_case.id).owner_id = world.users["owner_counselor"].id
+        db.get(Case, open_case.id).owner_id = world.users["counselor"].id
         db.commit()
     report = at_risk(api, world.records["student"].id).json
-    joined = api("supervisor").post(f"/api/school-reports/{report['id']}/open-case", {})
+    # t_owner_counselor (not on the case's team) handles it: the case is another's
+    joined = api("owner_counselor").post(f"/api/school-reports/{report['id']}/open-case", {})
     assert joined.status_code == 201 and joined.json["id"] == open_case.id
+    assert "summary" not in joined.json and joined.json["joined"] is True  # its number only
+    assert api("owner_counselor").get(f"/api/cases/{open_case.id}").status_code in (403, 404)
     with ctx() as db:
         assert db.scalar(select(Case.id).where(Case.student_id == world.records["student"].id,
                                                Case.id != open_case.id)) is None
-    assert alerts_of(ctx, report["id"])["school_report_on_open_case"] == {
-        "t_owner_counselor"}
+    assert alerts_of(ctx, report["id"])["school_report_on_open_case"] == {"t_counselor"}
 
 
 def test_closing_without_a_case_needs_the_reason_which_the_reporter_sees(api, world):
@@ -148,6 +150,24 @@ def test_closing_without_a_case_needs_the_reason_which_the_reporter_sees(api, wo
     seen = api("reporter").get(f"/api/school-reports/{report['id']}").json
     assert (seen["status"], seen["closed_reason"]) == ("closed", "已核实，无需干预")
     assert seen["case_id"] is None
+
+
+def test_a_taken_report_is_the_takers_or_a_supervisors_to_settle(api, world):
+    report = at_risk(api, world.records["student"].id).json
+    api("counselor").post(f"/api/school-reports/{report['id']}/take", {})
+    other = api("owner_counselor").post(f"/api/school-reports/{report['id']}/close",
+                                        {"reason": "已核实"})
+    assert other.status_code == 409
+    assert api("supervisor").post(f"/api/school-reports/{report['id']}/close",
+                                  {"reason": "已核实，无需干预"}).status_code == 200
+
+
+def test_a_daily_report_is_for_today_or_yesterday(api, world):
+    from datetime import date
+    response = api("reporter").post("/api/school-reports", {
+        "kind": "daily", "student_id": world.records["student"].id,
+        "report_date": (date.today() - timedelta(days=5)).isoformat()})
+    assert response.status_code == 422 and "report_date" in response.json["fields"]
 
 
 def test_only_the_centre_handles_a_report(api, world):
@@ -195,7 +215,7 @@ def test_one_daily_or_zero_report_per_student_and_day(api, world):
     # another reporter of the same school reports the same student: the same day's report
     other = api("other_reporter").post("/api/school-reports", {"kind": "daily",
                                                                "student_id": student_id})
-    assert other.status_code in (409, 422)
+    assert other.status_code == 409
     # at-risk reports are never refused as duplicates
     assert at_risk(api, student_id).status_code == 201
     assert at_risk(api, student_id).status_code == 201
@@ -206,16 +226,14 @@ def test_a_daily_report_names_a_student(api):
     assert response.status_code == 422 and "student_id" in response.json["fields"]
 
 
-def test_the_reporter_sees_the_students_due_today_until_reported(api, ctx, world):
+def test_the_reporter_sees_the_students_due_today_until_reported(api, ctx, world, network):
     walk(ctx, world, "dispatch", "contact_guardian", "home_supervision")  # daily reporting
-    student_id = world.records["student"].id
-    due = api("reporter").get("/api/school-reports/due-today").json
-    assert [student["id"] for student in due] == [student_id]
-    api("reporter").post("/api/school-reports", {"kind": "daily", "student_id": student_id,
-                                                 "note": "情绪平稳"})
-    assert api("reporter").get("/api/school-reports/due-today").json == []
-    with ctx() as db:
-        assert db.scalar(select(Deadline.id).where(Deadline.kind == "daily_report")) is not None
+    due = api("c1_head").get("/api/school-reports/due-today").json
+    assert [student["id"] for student in due] == [network.student_c1]
+    assert api("c2_committee").get("/api/school-reports/due-today").json == []  # another class
+    api("c1_head").post("/api/school-reports", {"kind": "daily", "student_id": network.student_c1,
+                                                "note": "情绪平稳"})
+    assert api("c1_head").get("/api/school-reports/due-today").json == []
 
 
 def test_the_supervisor_and_reporter_hear_of_each_step_live(app, api, live_server, world):

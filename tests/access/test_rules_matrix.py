@@ -31,13 +31,17 @@ ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
     "supervisor": {"team_case": BOTH, "owned_case": BOTH, "contact": BOTH, "student": BOTH,
                    "counselor_contact": BOTH, "transfer_case": BOTH, "referral_transfer": BOTH,
                    "referral_h1": BOTH, "report": BOTH, "audit_entry": (VIEW,),
-                   "counselor_grant": BOTH},
+                   "counselor_grant": BOTH, "key_period": (VIEW,)},
     "other_supervisor": {"case_b": BOTH, "contact_b": BOTH, "student_b": BOTH,
-                         "referral_h2": BOTH, "report_b": (VIEW,), "audit_entry": (VIEW,)},
+                         "referral_h2": BOTH, "report_b": (VIEW,), "audit_entry": (VIEW,),
+                         "key_period_b": (VIEW,)},
     "liaison": {"referral_h1": BOTH, "referral_transfer": BOTH, "transfer_case": (VIEW,)},
     "other_liaison": {"referral_h2": BOTH},
-    "reporter": {"report": (VIEW,)},  # the centre handles it
-    "other_reporter": {"report_b": (VIEW,)},
+    # the centre handles a report; a school's reporters read its key periods, which its
+    # psychology centre teacher keeps
+    "reporter": {"report": (VIEW,), "key_period": (VIEW,)},
+    "other_reporter": {"report_b": (VIEW,), "key_period": (VIEW,)},
+    "psych_reporter": {"key_period": BOTH},
     "admin": {"a_user": BOTH, "student": BOTH, "student_b": BOTH},
 }
 

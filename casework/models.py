@@ -283,6 +283,7 @@ DEADLINE_KINDS: dict[str, str | None] = {
     "outpatient_follow_up": "outpatient_follow_up_days",
     "daily_report": "daily_report_hours",
     "leave_ending": None,
+    "key_period_review": "key_period_review_days",  # a key period of the school started
 }
 
 

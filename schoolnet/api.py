@@ -1,4 +1,5 @@
-"""The school network's JSON API: filing reports, and the centre handling them."""
+"""The school network's JSON API: filing reports, and the centre handling them; the
+schools' key periods."""
 from __future__ import annotations
 
 from flask_login import current_user, login_required
@@ -12,7 +13,8 @@ from crisisline.access.services import open_record
 from crisisline.database import db
 from schoolnet import services
 from schoolnet.models import ReportStatus, SchoolReport
-from schoolnet.schemas import (CloseIn, DueStudentOut, OpenCaseIn, ReportQuery,
+from schoolnet.schemas import (CloseIn, DueStudentOut, KeyPeriodChange, KeyPeriodIn,
+                               KeyPeriodOut, KeyPeriodQuery, OpenCaseIn, ReportQuery,
                                SchoolReportIn, SchoolReportOut)
 
 blueprint = Blueprint("schoolnet_api", __name__, url_prefix="/api",
@@ -95,3 +97,42 @@ def close_report(data, report_id: int):
 def due_today():
     """The reporter's students under daily reporting with no report for today yet."""
     return services.students_due_today(current_user)
+
+
+@blueprint.route("/key-periods", methods=["GET"])
+@blueprint.arguments(KeyPeriodQuery, location="query")
+@blueprint.response(200, KeyPeriodOut(many=True))
+@login_required
+def list_key_periods(query):
+    """The key periods the caller may read (their school's; a supervisor's, of the schools
+    their centre serves) that start in the school year (``year``: this one by default)."""
+    return services.key_periods(current_user, query["year"])
+
+
+@blueprint.route("/key-periods", methods=["POST"])
+@blueprint.arguments(KeyPeriodIn)
+@blueprint.response(201, KeyPeriodOut)
+@login_required
+def add_key_period(data):
+    """Add a key period to the school's calendar (its psychology centre teacher)."""
+    period = services.add_period(current_user, **data)
+    db.commit()
+    return period
+
+
+@blueprint.route("/key-periods/<int:period_id>", methods=["PATCH"])
+@blueprint.arguments(KeyPeriodChange)
+@blueprint.response(200, KeyPeriodOut)
+@login_required
+def change_key_period(data, period_id: int):
+    period = services.update_period(current_user, period_id, **data)
+    db.commit()
+    return period
+
+
+@blueprint.route("/key-periods/<int:period_id>", methods=["DELETE"])
+@blueprint.response(204)
+@login_required
+def remove_key_period(period_id: int):
+    services.remove_period(current_user, period_id)
+    db.commit()

@@ -13,3 +13,11 @@ def alert_untaken_reports() -> int:
     alerted = services.alert_untaken_reports()
     db.commit()
     return alerted
+
+
+@shared_task
+def start_key_periods() -> int:
+    """Start the key periods whose first day has come: their reviews are due."""
+    started = services.start_due_periods()
+    db.commit()
+    return started

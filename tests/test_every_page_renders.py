@@ -33,7 +33,8 @@ from crisisline.accounts.models import SchoolUnit, Team, UnitKind
 from crisisline.database import utcnow
 from crisisline.i18n import DELIVERY_LABELS, WRAP_UP_LABELS
 from hotline.cssrs import QUESTIONS
-from schoolnet.models import ReportKind, ReportStatus, SchoolReport
+from schoolnet.models import KeyPeriod, KeyPeriodKind, ReportKind, ReportStatus, SchoolReport
+from schoolnet.services import school_year_days, school_year_of
 from hotline.models import (OFFER_OUTCOMES, CallbackAttempt, Channel, Contact, ContactMessage,
                             ContactStatus, Offer, Presence, Priority)
 from state_machines import case_workflow, presence
@@ -46,7 +47,10 @@ CONSOLES = {  # each role's pages, beyond the case and contact pages
     "supervisor": ["/", "/console/supervisor", "/console/supervisor/wallboard", "/audit",
                    "/break-glass/reviews", "/students", "/students/new"],
     "liaison": ["/", "/portal/hospital"],
-    "reporter": ["/", "/school"],
+    "reporter": ["/", "/school", "/school/key-periods",
+                 *(f"/school/key-periods?year={year}" for year in (2025, 2027, 2100))],
+    # the school's psychology centre teacher, who keeps its key periods
+    "psych_reporter": ["/", "/school", "/school/key-periods"],
     "admin": ["/", "/admin/users", "/admin/import", "/admin/district",
               "/admin/district/centres/new", "/admin/district/schools/new",
               "/admin/district/hospitals/new", "/students", "/students/new",
@@ -231,6 +235,17 @@ def build_everything(db, world) -> Everything:
         db.add_all(reports)
         db.flush()
         made.school_reports += [full(reports[0]).id, bare(reports[1]).id]
+
+    # key periods of every kind in this school year: over, under way and to come, with
+    # their reviews created and without
+    first, last = school_year_days(school_year_of(now.date()))
+    for kind in KeyPeriodKind:
+        for starts_on, ends_on in ((first, first), (now.date(), now.date()), (last, last)):
+            db.add_all([full(KeyPeriod(school_id=o["S"].id, kind=kind, name=f"时段{kind.value}",
+                                       starts_on=starts_on, ends_on=ends_on,
+                                       reviews_created_at=now)),
+                        bare(KeyPeriod(school_id=o["S"].id, kind=kind, name="时段",
+                                       starts_on=starts_on, ends_on=ends_on))])
 
     for object_type, object_id in (("case", world.records["case_b"].id),
                                    ("contact", world.records["contact_b"].id)):

@@ -81,7 +81,8 @@ def ids(world, ctx):
             "document_id": 1, "offer_id": 1, "alert_id": 1, "event": "dispatch",
             "code": world.orgs["A"].code, "unit_id": 1, "team_id": 1,
             "username": world.users["counselor"].username,
-            "user_id": world.users["volunteer"].id, "report_id": r["report"].id}
+            "user_id": world.users["volunteer"].id, "report_id": r["report"].id,
+            "period_id": r["key_period"].id}
 
 
 def _operations(spec: dict, ids: dict):
@@ -262,7 +263,8 @@ def _pages(world) -> list[tuple[str | None, str]]:
              ("reporter", "/school"), ("liaison", "/portal/hospital"),
              ("admin", "/students/new"), ("admin", f"/students/{r['student'].id}/edit"),
              ("counselor", f"/students/{r['student'].id}/edit"),
-             ("counselor", f"/school-reports/{r['report'].id}")]
+             ("counselor", f"/school-reports/{r['report'].id}"),
+             ("psych_reporter", "/school/key-periods")]
     o = world.orgs
     pages += [("admin", f"/admin/district/{kinds}/new")
               for kinds in ("centres", "schools", "hospitals")]

@@ -21,7 +21,8 @@ from crisisline import audit
 from crisisline.accounts.models import Membership, Role, User
 from crisisline.database import db, utcnow
 
-FOLLOW_UP_KINDS = ("first_follow_up", "follow_up", "outpatient_follow_up")
+# the deadlines a follow-up contact meets (in follow-up); leaving follow-up cancels them
+FOLLOW_UP_KINDS = ("first_follow_up", "follow_up", "outpatient_follow_up", "key_period_review")
 DAILY_REPORT_KINDS = ("daily_report", "daily_report_escalation")
 
 # who is told first of a missed deadline of a kind, before the case owner and supervisors:

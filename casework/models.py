@@ -287,6 +287,7 @@ DEADLINE_KINDS: dict[str, str | None] = {
     # still missing after the school's reporters were told: the owner and supervisors are
     "daily_report_escalation": "daily_report_escalation_hours",
     "leave_ending": None,
+    "key_period_review": "key_period_review_days",  # a key period of the school started
 }
 
 

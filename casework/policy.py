@@ -32,6 +32,12 @@ class Policy:
     routine_report_grace_hours: int = 24  # a weekly or monthly report not in by the end
     # of its period plus this: the level above is alerted
     leave_reminder_days: int = 3  # before a leave's expected end
+    # key periods (重要时段, seed 002): when one starts at a school, every case of its
+    # students in follow-up is reviewed within these days (met by a follow-up contact)
+    key_period_review_days: int = 7
+    # during a key period, the class psychological committee members report this many
+    # times a week (the weekly class reports read it)
+    key_period_class_reports_per_week: int = 2
     min_follow_ups_to_close: int = 2
     deadline_poll_seconds: int = 1  # every worker polls this often
     # the hotline queue

@@ -48,6 +48,9 @@ def periodic_tasks(app: Flask) -> dict:
         "alert-missing-routine-reports": {
             "task": "schoolnet.tasks.alert_missing_routine_reports",
             "schedule": timedelta(minutes=10)},
+        # a key period starts on the school's date: a few minutes late is on time
+        "start-key-periods": {"task": "schoolnet.tasks.start_key_periods",
+                              "schedule": timedelta(minutes=5)},
         "chain-audit-queue": {"task": "crisisline.audit.tasks.chain_audit_queue",
                               "schedule": timedelta(seconds=5)},
         "verify-audit-chain": {"task": "crisisline.audit.tasks.verify_audit_chain",

@@ -335,6 +335,34 @@ def _write_credentials(path: Path, credentials: list) -> None:
         writer.writerows(credentials)
 
 
+@main.group("key-periods")
+def key_periods():
+    """Schools' key periods (重要时段)."""
+
+
+@key_periods.command("defaults")
+@click.option("--school", "school_code", required=True, help="the school's code")
+@click.option("--year", type=int, help="the school year, by the year it starts in "
+                                       "(September) [default: this one]")
+@with_app
+def key_periods_defaults(app: Flask, school_code: str, year: int | None):
+    """Add the default key periods of a school year to a school's calendar: those it does
+    not have yet (safe to repeat)."""
+    from crisisline.accounts.models import OrgKind
+    from crisisline.district.services import get_organisation
+    from schoolnet import services
+    school = get_organisation(OrgKind.SCHOOL, school_code)
+    year = year if year is not None else services.school_year_of(services.local_today())
+    added = services.default_calendar(school.id, year)
+    db.commit()
+    click.echo(shown(_l("%(school)s, school year %(first)d–%(next)d: %(added)d key periods "
+                        "added, %(total)d in all", school=school.name, first=year,
+                        next=year + 1, added=len(added),
+                        total=len(services.school_key_periods(school.id, year)))))
+    for period in added:
+        click.echo(f"  {period.starts_on} – {period.ends_on}  {period.name}")
+
+
 @main.group()
 def audit():
     """The tamper-evident audit trail."""

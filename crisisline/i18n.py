@@ -81,7 +81,7 @@ FIELD_LABELS = {
     "action": _l("Action"), "record_type": _l("Record type"),
     "record_id": _l("Record number"),
     # the district: organisations, units, teams (the same names as the import's columns)
-    "code": _l("Code"), "name": _l("Name of the organisation, unit or team"),
+    "code": _l("Code"), "name": _l("Name of the organisation, unit, team or period"),
     "hotline_numbers": _l("Hotline numbers"), "backup_line": _l("Backup line"),
     "school_kind": _l("School type"), "centre": _l("Serving hotline centre"),
     "designated_hospitals": _l("Designated hospitals"),
@@ -110,6 +110,8 @@ FIELD_LABELS = {
     # the students import's columns (casework.imports)
     "school_code": _l("School code"), "department": _l("Department or grade"),
     "class_name": _l("Class"), "dormitory": _l("Dormitory"),
+    # the school's key periods (schoolnet) and their command
+    "starts_on": _l("First day"), "ends_on": _l("Last day"), "year": _l("School year"),
 }
 CHOICE_LABELS = {
     "low": _l("Low"), "moderate": _l("Moderate"), "high": _l("High"), "imminent": _l("Imminent"),
@@ -137,7 +139,7 @@ DEADLINE_LABELS = {
     "first_follow_up": _l("First follow-up"), "follow_up": _l("Next follow-up"),
     "outpatient_follow_up": _l("Outpatient follow-up"), "daily_report": _l("Daily report"),
     "daily_report_escalation": _l("Daily report, after the school was reminded"),
-    "leave_ending": _l("Leave ending"),
+    "leave_ending": _l("Leave ending"), "key_period_review": _l("Key-period review"),
 }
 PRESENCE_LABELS = {"offline": _l("Offline"), "available": _l("Available"),
                    "offered": _l("Being offered a contact"), "busy": _l("On a contact"),
@@ -203,7 +205,8 @@ OUTCOME_LABELS = {"success": _l("Done"), "denied": _l("Refused"), "failure": _l(
 RECORD_LABELS = {"case": _l("case"), "contact": _l("contact"), "referral": _l("referral"),
                  "student": _l("student"), "school_report": _l("school report"),
                  "document": _l("document"), "alert": _l("alert"),
-                 "break_glass_grant": _l("break-the-glass grant")}
+                 "break_glass_grant": _l("break-the-glass grant"),
+                 "key_period": _l("key period")}
 IDENTITY_LABELS = {  # a school reporter's place in the four-level network
     "head_teacher": _l("Head teacher"), "counselor_teacher": _l("Counselor-teacher"),
     "class_committee": _l("Class psychological committee member"),
@@ -216,6 +219,14 @@ CREDENTIAL_LABELS = {"link": _l("A one-time sign-in link (valid 24 hours)"),
                      "password": _l("A temporary password (changed at first sign-in)")}
 REPORT_KIND_LABELS = {"at_risk": _l("Student at risk"), "daily": _l("Daily report"),
                       "zero": _l("Zero report")}
+KEY_PERIOD_KIND_LABELS = {  # schoolnet.models.KeyPeriodKind (seed 002's key periods)
+    "holidays": _l("Around the holidays"), "exams": _l("Around the exams"),
+    "term_start": _l("Around the start of term"),
+    "freshmen": _l("After the freshmen arrive"),
+    "major_event": _l("Around a major event"),
+    "season_change": _l("Around the change of season"),
+    "graduation": _l("Before the graduates leave"),
+}
 REPORT_STATUS_LABELS = {"received": _l("Received"), "in_progress": _l("Being handled"),
                         "case_opened": _l("A case was opened"),
                         "closed": _l("Closed without a case")}
@@ -303,6 +314,7 @@ def template_globals() -> dict:
             "report_status_label": labeller(REPORT_STATUS_LABELS),
             "routine_kind_label": labeller(ROUTINE_KIND_LABELS),
             "compliance_label": labeller(COMPLIANCE_LABELS),
+            "key_period_kind_label": labeller(KEY_PERIOD_KIND_LABELS),
             "outcome_label": labeller(OUTCOME_LABELS), "event_label": labeller(EVENT_LABELS),
             "field_label": field_label, "choice_label": labeller(CHOICE_LABELS),
             "deadline_label": labeller(DEADLINE_LABELS),

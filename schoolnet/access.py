@@ -11,6 +11,10 @@ A dormitory officer reaches only their own reports. The department and the psych
 centre also hold each follow-up record of their students' cases (seed 003's records in
 duplicate); never the hotline contacts.
 
+Every reporter of a school reads its key periods (重要时段), which its psychology centre
+teachers (学校心理中心教师, of the whole school) keep; the supervisors of the centre that
+serves the school read them too.
+
 At the centre that serves the school: its counselors and supervisors read the at-risk
 reports and handle them (take, open a case, close); a counselor also reads the daily and
 zero reports about the students of their cases, a supervisor all of the school's.
@@ -26,7 +30,7 @@ from crisisline.access.rules import (EDIT, VIEW, cached, in_scope, rule, school_
                                      schools_served_by, scope, visible)
 from crisisline.accounts.models import OrgKind, ReporterIdentity, Role, SchoolUnit, User
 from crisisline.database import db
-from schoolnet.models import ReportKind, RoutineReport, SchoolReport
+from schoolnet.models import KeyPeriod, ReportKind, RoutineReport, SchoolReport
 
 # who holds their students' follow-up records (一式2份)
 FOLLOW_UP_HOLDERS = frozenset({ReporterIdentity.DEPARTMENT_HEAD,
@@ -200,3 +204,38 @@ def _reporter_routine_reports(user: User):
 @scope(RoutineReport, Role.SUPERVISOR)
 def _supervisor_routine_reports(user: User):
     return RoutineReport.school_id.in_(schools_served_by(user.centre_ids))
+
+# -- key periods ------------------------------------------------------------------------------
+
+def keeps_calendar(user: User, school_id: int) -> bool:
+    """Is ``user`` a psychology centre teacher of the whole school ``school_id`` (who keeps
+    its key periods)?"""
+    return (user.role == Role.REPORTER
+            and user.reporter_identity == ReporterIdentity.PSYCHOLOGY_CENTRE
+            and any(membership.organisation_id == school_id and membership.unit_id is None
+                    for membership in user.memberships))
+
+
+@rule(KeyPeriod, (VIEW,), Role.REPORTER)
+def _reporter_reads_key_period(user: User, period: KeyPeriod) -> bool:
+    return period.school_id in user.organisation_ids(OrgKind.SCHOOL)
+
+
+@rule(KeyPeriod, (EDIT,), Role.REPORTER)
+def _psychology_centre_keeps_key_period(user: User, period: KeyPeriod) -> bool:
+    return keeps_calendar(user, period.school_id)
+
+
+@rule(KeyPeriod, (VIEW,), Role.SUPERVISOR)
+def _supervisor_reads_key_period(user: User, period: KeyPeriod) -> bool:
+    return school_centre_id(period.school_id) in user.centre_ids
+
+
+@scope(KeyPeriod, Role.REPORTER)
+def _reporter_key_periods(user: User):
+    return KeyPeriod.school_id.in_(user.organisation_ids(OrgKind.SCHOOL))
+
+
+@scope(KeyPeriod, Role.SUPERVISOR)
+def _supervisor_key_periods(user: User):
+    return KeyPeriod.school_id.in_(schools_served_by(user.centre_ids))

@@ -1,4 +1,5 @@
-"""The school network's JSON API: filing reports, and the centre handling them."""
+"""The school network's JSON API: filing reports, and the centre handling them; the
+schools' key periods."""
 from __future__ import annotations
 
 from flask import jsonify
@@ -14,7 +15,8 @@ from crisisline.access.services import open_record
 from crisisline.database import db
 from schoolnet import routine, services
 from schoolnet.models import ReportStatus, RoutineKind, RoutineReport, SchoolReport
-from schoolnet.schemas import (CloseIn, ComplianceQuery, DueStudentOut, OpenCaseIn,
+from schoolnet.schemas import (CloseIn, ComplianceQuery, DueStudentOut, KeyPeriodChange,
+                               KeyPeriodIn, KeyPeriodOut, KeyPeriodQuery, OpenCaseIn,
                                ReportQuery, RoutineReportIn, RoutineReportOut,
                                SchoolFollowUpOut, SchoolReportIn, SchoolReportOut)
 
@@ -159,3 +161,40 @@ def compliance(query):
             "rows": [{"unit": {"id": row.unit.id, "path": row.unit.path},
                       "cells": [{"status": status, "report_id": report.id if report else None}
                                 for status, report in row.cells]} for row in rows]}
+@blueprint.route("/key-periods", methods=["GET"])
+@blueprint.arguments(KeyPeriodQuery, location="query")
+@blueprint.response(200, KeyPeriodOut(many=True))
+@login_required
+def list_key_periods(query):
+    """The key periods the caller may read (their school's; a supervisor's, of the schools
+    their centre serves) that start in the school year (``year``: this one by default)."""
+    return services.key_periods(current_user, query["year"])
+
+
+@blueprint.route("/key-periods", methods=["POST"])
+@blueprint.arguments(KeyPeriodIn)
+@blueprint.response(201, KeyPeriodOut)
+@login_required
+def add_key_period(data):
+    """Add a key period to the school's calendar (its psychology centre teacher)."""
+    period = services.add_period(current_user, **data)
+    db.commit()
+    return period
+
+
+@blueprint.route("/key-periods/<int:period_id>", methods=["PATCH"])
+@blueprint.arguments(KeyPeriodChange)
+@blueprint.response(200, KeyPeriodOut)
+@login_required
+def change_key_period(data, period_id: int):
+    period = services.update_period(current_user, period_id, **data)
+    db.commit()
+    return period
+
+
+@blueprint.route("/key-periods/<int:period_id>", methods=["DELETE"])
+@blueprint.response(204)
+@login_required
+def remove_key_period(period_id: int):
+    services.remove_period(current_user, period_id)
+    db.commit()

@@ -1,5 +1,6 @@
-"""School reports (a student at risk, a daily report 日报告 or a zero report 零报告) and the
-routine reports that go up the four-level network (weekly by class, monthly by department)."""
+"""School reports (a student at risk, a daily report 日报告 or a zero report 零报告), the
+routine reports that go up the four-level network (weekly by class, monthly by
+department), and the school's calendar of key periods (重要时段)."""
 from __future__ import annotations
 
 import enum
@@ -119,3 +120,34 @@ class MissedRoutineReport(Base):
     kind: Mapped[RoutineKind] = mapped_column(enum_column(RoutineKind, "routine_kind"))
     period_start: Mapped[date] = mapped_column(Date)
     alerted_at: Mapped[datetime] = mapped_column(default=utcnow)
+class KeyPeriodKind(str, enum.Enum):
+    """The key periods a school watches closely (seed 002)."""
+
+    HOLIDAYS = "holidays"  # 放假前后
+    EXAMS = "exams"  # 考试前后
+    TERM_START = "term_start"  # 开学前后
+    FRESHMEN = "freshmen"  # 新生入学后
+    MAJOR_EVENT = "major_event"  # 重大活动前后
+    SEASON_CHANGE = "season_change"  # 季节交替前后
+    GRADUATION = "graduation"  # 毕业生离校前
+
+
+class KeyPeriod(Base):
+    """A key period (重要时段) in a school's calendar, kept by its psychology centre teacher;
+    when it starts, the students of the school's cases in follow-up are reviewed."""
+
+    __tablename__ = "key_periods"
+    __audit_name__ = "key_period"
+    __table_args__ = (Index("ix_key_periods_school_dates", "school_id", "starts_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    kind: Mapped[KeyPeriodKind] = mapped_column(enum_column(KeyPeriodKind, "key_period_kind"))
+    name: Mapped[str] = mapped_column(String(120))  # e.g. 2026年秋季开学前后
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)  # the last day of the period
+    # when the period's reviews were created (once, by the sweep on its first day)
+    reviews_created_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    school: Mapped[Organisation] = relationship()

@@ -1,6 +1,7 @@
 """The routine reports that go up the four-level network, and the silence that is an alert.
 
-A class's psychological committee member files a weekly class report (班级心理基本情况:
+A class's psychological committee member files a weekly class report (twice a week during
+the school's key periods; 班级心理基本情况:
 学习、生活、交往、情感, and the students to watch, each of which can become an at-risk report);
 a department head files a monthly department report. One per unit and period. A report that
 has not arrived by the end of its period plus the policy's grace alerts the level above
@@ -31,7 +32,7 @@ from crisisline.errors import Conflict, Forbidden, InvalidInput, NotFound
 from crisisline.i18n import IDENTITY_LABELS
 from schoolnet import services
 from schoolnet.access import reach, units_under
-from schoolnet.models import MissedRoutineReport, RoutineKind, RoutineReport
+from schoolnet.models import KeyPeriod, MissedRoutineReport, RoutineKind, RoutineReport
 
 AREAS = ("study", "life", "relationships", "emotions")
 # who files each kind, from which kind of unit
@@ -55,31 +56,43 @@ class Period:
         return end + timedelta(hours=policy().routine_report_grace_hours)
 
 
-def period_of(kind: RoutineKind, day: date) -> Period:
-    """The reporting period of ``kind`` that ``day`` falls in: a calendar month, or a week
-    from Monday to Sunday."""
+def period_of(kind: RoutineKind, day: date, school_id: int) -> Period:
+    """The reporting period of ``kind`` that ``day`` falls in at a school: a calendar month,
+    or a week from Monday to Sunday; during one of the school's key periods a class
+    reports ``key_period_class_reports_per_week`` times a week (a week split evenly)."""
     if kind == RoutineKind.MONTHLY_DEPARTMENT:
         last = calendar.monthrange(day.year, day.month)[1]
         return Period(day.replace(day=1), day.replace(day=last))
     monday = day - timedelta(days=day.weekday())
-    return Period(monday, monday + timedelta(days=6))
+    parts = policy().key_period_class_reports_per_week if in_key_period(school_id, day) else 1
+    starts = sorted({round(n * 7 / parts) for n in range(parts)}) + [7]
+    first = max(start for start in starts[:-1] if start <= day.weekday())
+    after = starts[starts.index(first) + 1]
+    return Period(monday + timedelta(days=first), monday + timedelta(days=after - 1))
 
 
-def periods_back(kind: RoutineKind, day: date, count: int) -> list[Period]:
+def in_key_period(school_id: int, day: date) -> bool:
+    """Is ``day`` within one of the school's key periods (重要时段)?"""
+    return db.scalar(select(KeyPeriod.id).where(
+        KeyPeriod.school_id == school_id, KeyPeriod.starts_on <= day,
+        KeyPeriod.ends_on >= day).limit(1)) is not None
+
+
+def periods_back(kind: RoutineKind, day: date, count: int, school_id: int) -> list[Period]:
     """The ``count`` periods up to the one ``day`` falls in, oldest first."""
-    periods = [period_of(kind, day)]
+    periods = [period_of(kind, day, school_id)]
     while len(periods) < count:
-        periods.insert(0, period_of(kind, periods[0].start - timedelta(days=1)))
+        periods.insert(0, period_of(kind, periods[0].start - timedelta(days=1), school_id))
     return periods
 
 
-def last_due_period(kind: RoutineKind, now: datetime) -> Period:
+def last_due_period(kind: RoutineKind, now: datetime, school_id: int) -> Period:
     """The latest period whose report is late by ``now`` if it has not arrived."""
     zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
     day = (now.astimezone(zone) - timedelta(hours=policy().routine_report_grace_hours)).date()
-    period = period_of(kind, day - timedelta(days=1))
+    period = period_of(kind, day - timedelta(days=1), school_id)
     if period.end >= day:
-        period = period_of(kind, period.start - timedelta(days=1))
+        period = period_of(kind, period.start - timedelta(days=1), school_id)
     return period
 
 
@@ -99,7 +112,7 @@ def file_routine_report(actor: User, *, kind: str, study: str = "", life: str = 
             place.unit.kind not in unit_kinds:
         raise Forbidden(_l("only the %(who)s files this report", who=_filer_label(kind)))
     today = services.local_today()
-    period = period_of(kind, period_start or today)
+    period = period_of(kind, period_start or today, place.organisation_id)
     areas = {"study": study, "life": life, "relationships": relationships,
              "emotions": emotions}
     errors = {name: _l("write a few words, even if all is well")
@@ -170,7 +183,7 @@ def my_period(actor: User, kind: RoutineKind) -> tuple[Period, RoutineReport | N
     if actor.reporter_identity != identity or place.unit is None or \
             place.unit.kind not in unit_kinds:
         return None
-    period = period_of(kind, services.local_today())
+    period = period_of(kind, services.local_today(), place.organisation_id)
     return period, db.scalar(select(RoutineReport).where(
         RoutineReport.unit_id == place.unit_id, RoutineReport.kind == kind,
         RoutineReport.period_start == period.start))
@@ -200,7 +213,7 @@ def alert_missing_reports(now: datetime | None = None) -> int:
     for school_id in db.scalars(select(Organisation.id).where(
             Organisation.kind == OrgKind.SCHOOL)):
         for kind in RoutineKind:
-            period = last_due_period(kind, now)
+            period = last_due_period(kind, now, school_id)
             owed = expected_units(school_id, kind)
             if not owed:
                 continue
@@ -282,7 +295,7 @@ def compliance(actor: User, kind: RoutineKind, *, school_id: int | None = None,
         SchoolUnit.school_id == school_id, SchoolUnit.kind.in_(unit_kinds),
         *([SchoolUnit.id.in_(units)] if units is not None else []))).all()
     rows_units = sorted(rows_units, key=lambda unit: unit.path)
-    periods = periods_back(kind, services.local_today(), count)
+    periods = periods_back(kind, services.local_today(), count, school_id)
     owed = expected_units(school_id, kind)
     filed = {(report.unit_id, report.period_start): report for report in db.scalars(
         select(RoutineReport).where(RoutineReport.school_id == school_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from crisisline import validation
-from schoolnet.models import ReportStatus
+from schoolnet.models import KeyPeriodKind, ReportStatus
 
 
 def _student(report) -> dict | None:
@@ -123,3 +123,43 @@ class ComplianceQuery(ma.Schema):
         ["weekly_class", "monthly_department"]))
     school = ma.fields.Integer(load_default=None, strict=False)
     periods = ma.fields.Integer(load_default=8, validate=ma.validate.Range(min=1, max=52))
+
+# -- key periods ------------------------------------------------------------------------------
+
+_KINDS = ", ".join(kind.value for kind in KeyPeriodKind)
+
+
+class KeyPeriodIn(ma.Schema):
+    kind = ma.fields.String(required=True, metadata={
+        "description": f"{_KINDS} (or the kind's name in Chinese, e.g. 开学前后)"})
+    name = validation.Name(required=True, metadata={"description": "e.g. 2026年秋季开学前后"})
+    starts_on = validation.Date(required=True, metadata={"description": "its first day"})
+    ends_on = validation.Date(required=True, metadata={"description": "its last day"})
+
+
+class KeyPeriodChange(ma.Schema):
+    """Only the fields given change."""
+
+    kind = ma.fields.String(metadata={"description": _KINDS})
+    name = validation.Name()
+    starts_on = validation.Date()
+    ends_on = validation.Date()
+
+
+class KeyPeriodQuery(ma.Schema):
+    year = ma.fields.Integer(load_default=None, strict=False, validate=ma.validate.Range(
+        min=validation.EARLIEST_YEAR, max=validation.LATEST_YEAR), metadata={
+        "description": "the school year, by the year it starts in (this one by default)"})
+
+
+class KeyPeriodOut(ma.Schema):
+    id = ma.fields.Integer()
+    school_id = ma.fields.Integer()
+    school = ma.fields.Function(lambda period: period.school.name)
+    kind = ma.fields.Function(lambda period: period.kind.value)
+    name = ma.fields.String()
+    starts_on = ma.fields.Date()
+    ends_on = ma.fields.Date()
+    # when the reviews of its cases in follow-up were created (null: it has not started)
+    reviews_created_at = ma.fields.DateTime(allow_none=True)
+    created_at = ma.fields.DateTime()

@@ -1,10 +1,14 @@
-"""The school network's reports and their handling at the centre.
+"""The school network's reports and their handling at the centre; the schools' key periods.
 
 A reporter files a report about a student at risk, a daily report (日报告) about a student
 under daily reporting, or a zero report (零报告: nothing happened today). An at-risk report
 alerts the centre that serves the school at once (its on-duty counselors and supervisors,
 on their consoles and by text); one of them takes it, then opens a case for it (or joins
 it to the student's open case) or closes it with the reason. The reporter sees each step.
+
+A school's psychology centre teacher keeps its calendar of key periods (重要时段: holidays,
+exams, the start of term, ...); when one starts, every case of the school's students in
+follow-up is due a review (a durable deadline met by a follow-up contact).
 """
 from __future__ import annotations
 
@@ -22,19 +26,27 @@ from casework.models import Case, RiskLevel, Student
 from casework.policy import policy
 from crisisline import audit
 from crisisline.access.rules import EDIT, VIEW, can, school_centre_id, visible
-from crisisline.accounts.models import Membership, OrgKind, ReporterIdentity, Role, User
+from crisisline.accounts.models import (Membership, Organisation, OrgKind, ReporterIdentity,
+                                        Role, User)
 from crisisline.database import db, utcnow
 from crisisline.errors import Conflict, Forbidden, Hidden, InvalidInput, NotFound
-from crisisline.i18n import RECORD_LABELS
+from crisisline.i18n import KEY_PERIOD_KIND_LABELS, RECORD_LABELS, choice_named
 from crisisline.realtime import emit_after_commit, reports_room, user_room
+from crisisline.validation import name_problem
 from hotline.models import Presence
-from schoolnet.access import reach
-from schoolnet.models import OPEN_STATUSES, ReportKind, ReportStatus, SchoolReport
+from schoolnet.access import keeps_calendar, reach
+from schoolnet.models import (OPEN_STATUSES, KeyPeriod, KeyPeriodKind, ReportKind, ReportStatus,
+                              SchoolReport)
 
 
 def local_today() -> date:
     """Today where the schools are (a report's date is the school's day, not UTC's)."""
-    return datetime.now(ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])).date()
+    return local_date(utcnow())
+
+
+def local_date(moment: datetime) -> date:
+    """The date where the schools are at ``moment``."""
+    return moment.astimezone(ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])).date()
 
 
 def school_place(actor: User) -> Membership:
@@ -316,3 +328,248 @@ def daily_reporters(case: Case) -> list[User]:
         reporters, User.id.in_(of_school),
         User.reporter_identity == ReporterIdentity.PSYCHOLOGY_CENTRE).order_by(User.id)))
 
+# -- key periods (重要时段) -------------------------------------------------------------------
+
+# a school year is named by the year it starts in and runs from 1 August (the days before
+# the September term are its own: they lead up to it) to 31 July
+SCHOOL_YEAR_START_MONTH = 8
+FARTHEST = timedelta(days=730)  # a period's days are within two years of today
+NAME_LENGTH = 120
+KEEPS_CALENDAR = _l("only the school's psychology centre teacher keeps its key periods")
+
+
+def school_year_of(day: date) -> int:
+    """The school year ``day`` belongs to, named by the year it starts in."""
+    return day.year if day.month >= SCHOOL_YEAR_START_MONTH else day.year - 1
+
+
+def school_year_days(year: int) -> tuple[date, date]:
+    """The first and last day of school year ``year``."""
+    return date(year, SCHOOL_YEAR_START_MONTH, 1), date(year + 1, SCHOOL_YEAR_START_MONTH,
+                                                        1) - timedelta(days=1)
+
+
+def default_periods(year: int) -> list[tuple[KeyPeriodKind, str, date, date]]:
+    """The key periods a school watches in a usual school year starting in September
+    ``year`` (seed 002), as (kind, name, first day, last day); a school moves, renames or
+    removes them to fit its own calendar, and adds its major events (重大活动前后), of which
+    there is none by default. The names are the school's own words, in Chinese."""
+    y, n = year, year + 1
+    k = KeyPeriodKind
+    return [
+        (k.TERM_START, f"{y}年秋季开学前后", date(y, 8, 25), date(y, 9, 14)),
+        (k.FRESHMEN, f"{y}级新生入学后", date(y, 9, 1), date(y, 9, 30)),
+        (k.SEASON_CHANGE, f"{y}年秋冬季节交替前后", date(y, 10, 20), date(y, 11, 20)),
+        (k.EXAMS, f"{y}—{n}学年第一学期期末考试前后", date(n, 1, 5), date(n, 1, 20)),
+        (k.HOLIDAYS, f"{n}年寒假放假前后", date(n, 1, 12), date(n, 1, 31)),
+        (k.TERM_START, f"{n}年春季开学前后", date(n, 2, 12), date(n, 3, 5)),
+        (k.SEASON_CHANGE, f"{n}年冬春季节交替前后", date(n, 3, 1), date(n, 4, 15)),
+        (k.GRADUATION, f"{n}届毕业生离校前", date(n, 6, 1), date(n, 6, 30)),
+        (k.EXAMS, f"{y}—{n}学年第二学期期末考试前后", date(n, 6, 20), date(n, 7, 5)),
+        (k.HOLIDAYS, f"{n}年暑假放假前后", date(n, 7, 1), date(n, 7, 15)),
+    ]
+
+
+def default_calendar(school_id: int, year: int) -> list[KeyPeriod]:
+    """Add to school ``school_id`` the default key periods of school year ``year`` (this
+    one or the next) that it does not have yet, and return them; the caller commits.
+
+    A period of the same kind whose days overlap a default's stands for it (the school
+    moved or renamed it), so a second call adds nothing.
+    """
+    school = db.scalar(select(Organisation).where(Organisation.id == school_id)
+                       .with_for_update())  # one school's calendar is filled once at a time
+    if school is None or school.kind != OrgKind.SCHOOL:
+        raise InvalidInput({"school": _l("must be a school")})
+    this_year = school_year_of(local_today())
+    if year not in (this_year, this_year + 1):
+        raise InvalidInput({"year": _l("only this school year (%(this)d) or the next "
+                                       "(%(next)d)", this=this_year, next=this_year + 1)})
+    added = []
+    for kind, name, starts_on, ends_on in default_periods(year):
+        standing = db.scalar(select(KeyPeriod.id).where(
+            KeyPeriod.school_id == school_id, KeyPeriod.kind == kind,
+            KeyPeriod.starts_on <= ends_on, KeyPeriod.ends_on >= starts_on).limit(1))
+        if standing is None:
+            period = KeyPeriod(school_id=school_id, kind=kind, name=name, starts_on=starts_on,
+                               ends_on=ends_on)
+            db.add(period)
+            added.append(period)
+    if added:
+        db.flush()
+        audit.record("key_period.defaults", school, changes={
+            "year": {"new": year}, "key_period_ids": {"new": [p.id for p in added]}})
+    return added
+
+
+def school_key_periods(school_id: int, year: int) -> list[KeyPeriod]:
+    """School ``school_id``'s key periods that start in school year ``year``, by date."""
+    first, last = school_year_days(year)
+    return list(db.scalars(select(KeyPeriod).where(
+        KeyPeriod.school_id == school_id, KeyPeriod.starts_on.between(first, last))
+        .order_by(KeyPeriod.starts_on, KeyPeriod.ends_on, KeyPeriod.id)))
+
+
+def calendar_school(actor: User) -> Membership:
+    """The reporter's school, whose key periods they read."""
+    place = next((membership for membership in actor.memberships
+                  if membership.organisation.kind == OrgKind.SCHOOL), None)
+    if actor.role != Role.REPORTER or place is None:
+        raise Forbidden(_l("only the school's reporters read its key periods"))
+    return place
+
+
+def key_periods(actor: User, year: int | None = None) -> list[KeyPeriod]:
+    """The key periods ``actor`` may read that start in school year ``year`` (this one
+    unless given), by date."""
+    first, last = school_year_days(school_year_of(local_today()) if year is None else year)
+    return list(db.scalars(visible(actor, KeyPeriod)
+                           .where(KeyPeriod.starts_on.between(first, last))
+                           .order_by(KeyPeriod.starts_on, KeyPeriod.ends_on, KeyPeriod.id)))
+
+
+def calendar(actor: User, year: int | None = None) -> list[KeyPeriod]:
+    """The reporter's school's key periods of school year ``year`` (this one unless given),
+    as its calendar page shows them. The psychology centre teacher who opens this year or
+    the next without any finds its defaults there (added, for the caller to commit)."""
+    school_id = calendar_school(actor).organisation_id
+    this_year = school_year_of(local_today())
+    year = this_year if year is None else year
+    periods = [period for period in key_periods(actor, year) if period.school_id == school_id]
+    if not periods and year in (this_year, this_year + 1) and keeps_calendar(actor, school_id):
+        default_calendar(school_id, year)
+        periods = [period for period in key_periods(actor, year)
+                   if period.school_id == school_id]
+    return periods
+
+
+_UNSET = object()
+
+
+def add_period(actor: User, *, kind: str, name: str, starts_on: date | str | None,
+               ends_on: date | str | None) -> KeyPeriod:
+    """The psychology centre teacher adds a key period to their school's calendar. Dates
+    may be given as ``YYYY-MM-DD`` (as a form posts them); each problem is named."""
+    school_id = calendar_school(actor).organisation_id
+    if not keeps_calendar(actor, school_id):
+        raise Forbidden(KEEPS_CALENDAR)
+    period = KeyPeriod(school_id=school_id)
+    _set_period(period, kind=kind, name=name, starts_on=starts_on, ends_on=ends_on)
+    db.add(period)
+    db.flush()
+    audit.record("key_period.create", period, changes=_period_changes(period))
+    return period
+
+
+def update_period(actor: User, period_id: int, *, kind=_UNSET, name=_UNSET,
+                  starts_on=_UNSET, ends_on=_UNSET) -> KeyPeriod:
+    """Change a key period's kind, name or days (those given); checked as when added."""
+    period = _kept_period(actor, period_id)
+    given = {field: value for field, value in (
+        ("kind", kind), ("name", name), ("starts_on", starts_on), ("ends_on", ends_on))
+        if value is not _UNSET}
+    _set_period(period, **{"kind": period.kind.value, "name": period.name,
+                           "starts_on": period.starts_on, "ends_on": period.ends_on, **given})
+    changes = audit.diff(period)
+    if changes:
+        audit.record("key_period.update", period, changes=changes)
+    return period
+
+
+def remove_period(actor: User, period_id: int) -> None:
+    """Take a key period off the school's calendar (reviews it created stay due)."""
+    period = _kept_period(actor, period_id)
+    audit.record("key_period.remove", object_type="key_period", object_id=period.id,
+                 changes={field: {"old": change["new"]}
+                          for field, change in _period_changes(period).items()})
+    db.delete(period)
+
+
+def _period_changes(period: KeyPeriod) -> dict:
+    return {"kind": {"new": period.kind.value}, "name": {"new": period.name},
+            "starts_on": {"new": period.starts_on.isoformat()},
+            "ends_on": {"new": period.ends_on.isoformat()}}
+
+
+def _kept_period(actor: User, period_id: int) -> KeyPeriod:
+    """The key period ``actor`` may change."""
+    period = db.get(KeyPeriod, period_id)
+    missing = _l("%(record)s %(id)s does not exist", record=RECORD_LABELS["key_period"],
+                 id=period_id)
+    if period is None:
+        raise NotFound(missing)
+    if not can(actor, EDIT, period):
+        if can(actor, VIEW, period):
+            raise Forbidden(KEEPS_CALENDAR, object_type="key_period", object_id=period.id)
+        raise Hidden(missing, object_type="key_period", object_id=period.id)
+    return period
+
+
+def _set_period(period: KeyPeriod, *, kind, name, starts_on, ends_on) -> None:
+    """Check every field (refusing them all at once, changing nothing) and set them."""
+    errors: dict = {}
+    chosen = choice_named(KEY_PERIOD_KIND_LABELS, kind or "")
+    if chosen is None:
+        errors["kind"] = _l("choose one of the options offered")
+    name = " ".join((name or "").split())
+    if not name:
+        errors["name"] = _l("give the period a name")
+    elif len(name) > NAME_LENGTH:
+        errors["name"] = _l("at most %(n)d characters", n=NAME_LENGTH)
+    elif (problem := name_problem(name)) is not None:
+        errors["name"] = problem
+    first = _day(starts_on, "starts_on", errors, _l("choose the first day"))
+    last = _day(ends_on, "ends_on", errors, _l("choose the last day"))
+    if first is not None and last is not None and last < first:
+        errors["ends_on"] = _l("cannot be before the first day")
+    if errors:
+        raise InvalidInput(errors)
+    period.kind, period.name = KeyPeriodKind(chosen), name
+    period.starts_on, period.ends_on = first, last
+
+
+def _day(value, field: str, errors: dict, missing) -> date | None:
+    """A period's day: a date within two years of today."""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value.strip()) if value.strip() else None
+        except ValueError:
+            errors[field] = _l("a date, e.g. 2026-09-01")
+            return None
+    if value is None:
+        errors[field] = missing
+        return None
+    if abs(value - local_today()) > FARTHEST:
+        errors[field] = _l("must be within two years of today")
+        return None
+    return value
+
+
+def start_due_periods(now: datetime | None = None) -> int:
+    """Start the key periods whose first day has come (the school's date) and whose
+    reviews were not created yet: each case of a student of the school in follow-up is
+    due a key-period review within the policy's days (met by a follow-up contact); a case
+    with one pending gets no second. Returns how many periods started; the caller commits.
+
+    Students on the school's watch list are to be reviewed too once the watch list exists
+    (screening); only cases in follow-up are reviewed for now.
+    """
+    now = now or utcnow()
+    today = local_date(now)
+    due = db.scalars(select(KeyPeriod).where(
+        KeyPeriod.reviews_created_at.is_(None), KeyPeriod.starts_on <= today,
+        KeyPeriod.ends_on >= today).order_by(KeyPeriod.starts_on, KeyPeriod.id)
+        .with_for_update(skip_locked=True)).all()
+    for period in due:
+        period.reviews_created_at = now
+        reviewed = []
+        for case in db.scalars(select(Case).where(
+                Case.state == "follow_up",
+                Case.student_id.in_(select(Student.id).where(
+                    Student.school_id == period.school_id))).order_by(Case.id)):
+            if not deadlines.pending(case, "key_period_review"):
+                deadlines.schedule(case, "key_period_review", after=now)
+                reviewed.append(case.id)
+        audit.record("key_period.start", period, actor="system",
+                     changes={"reviews": {"new": reviewed}})
+    return len(due)

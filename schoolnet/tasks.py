@@ -21,3 +21,8 @@ def alert_missing_routine_reports() -> int:
     alerted = routine.alert_missing_reports()
     db.commit()
     return alerted
+def start_key_periods() -> int:
+    """Start the key periods whose first day has come: their reviews are due."""
+    started = services.start_due_periods()
+    db.commit()
+    return started

@@ -1,5 +1,6 @@
-"""The school network's pages: the reporter's page (on a phone), and a report's page with
-the centre's handling; the consoles list the open reports (``_open_reports.html``)."""
+"""The school network's pages: the reporter's page (on a phone), a report's page with the
+centre's handling, and the school's calendar of key periods; the consoles list the open
+reports (``_open_reports.html``)."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -11,13 +12,16 @@ from casework.models import FollowUpContact, Student
 from casework.services import my_alerts
 from crisisline import audit
 from crisisline.access.rules import EDIT, VIEW, can, schools_served_by, visible
+from casework.policy import policy
 from crisisline.access.services import open_record
 from crisisline.accounts.models import Organisation, Role
 from crisisline.accounts.security import require_role
 from crisisline.database import db
 from crisisline.pages import form_id, save
+from crisisline.validation import EARLIEST_YEAR, LATEST_YEAR
 from schoolnet import routine, services
-from schoolnet.models import RoutineKind, SchoolReport
+from schoolnet.access import keeps_calendar
+from schoolnet.models import KeyPeriodKind, RoutineKind, SchoolReport
 
 blueprint = Blueprint("schoolnet", __name__, template_folder="templates")
 
@@ -47,12 +51,17 @@ def reporter_home():
             "follow_up_ids": {"new": [follow_up.id for follow_up in follow_ups]}})
         db.commit()
     routines = {kind: routine.my_period(current_user, kind) for kind in RoutineKind}
+    today = services.local_today()
+    running = [period for period in services.key_periods(current_user)
+               if period.school_id == place.organisation_id
+               and period.starts_on <= today <= period.ends_on]
     return render_template("schoolnet/reporter_home.html", place=place, due=due,
                            students=students, reports=mine, reached=reached,
                            follow_ups=follow_ups,
                            alerts=my_alerts(current_user),
                            routines={kind: mine for kind, mine in routines.items() if mine},
-                           oversees=routine.oversees(current_user))
+                           oversees=routine.oversees(current_user),
+                           running_periods=running)
 
 
 @blueprint.route("/school/reports", methods=["POST"])
@@ -144,3 +153,64 @@ def compliance():
         if current_user.role == Role.SUPERVISOR else []
     return render_template("schoolnet/compliance.html", kind=kind, school=school,
                            periods=periods, rows=rows, schools=schools)
+
+# -- key periods ------------------------------------------------------------------------------
+
+def _year() -> int | None:
+    """The school year asked for (``?year=``, or the form's), if it is one."""
+    raw = request.values.get("year", "")
+    return int(raw) if raw.isdigit() and EARLIEST_YEAR <= int(raw) < LATEST_YEAR else None
+
+
+@blueprint.route("/school/key-periods")
+@require_role(Role.REPORTER)
+def key_periods_page():
+    """The school's key periods of a school year: every reporter of the school reads them,
+    its psychology centre teacher keeps them (the first visit to this school year or the
+    next without any finds the defaults)."""
+    place = services.calendar_school(current_user)
+    year = _year() or services.school_year_of(services.local_today())
+    periods = services.calendar(current_user, year)
+    db.commit()  # the defaults, when this visit added them
+    return render_template("schoolnet/key_periods.html", place=place, year=year,
+                           periods=periods, today=services.local_today(),
+                           kinds=[kind.value for kind in KeyPeriodKind],
+                           may_edit=keeps_calendar(current_user, place.organisation_id),
+                           review_days=policy().key_period_review_days)
+
+
+def _period_fields() -> dict:
+    form = request.form
+    return {name: form.get(name, "") for name in ("kind", "name", "starts_on", "ends_on")}
+
+
+def _to_calendar(period=None):
+    year = services.school_year_of(period.starts_on) if period is not None else _year()
+    return redirect(url_for("schoolnet.key_periods_page", year=year))
+
+
+@blueprint.route("/school/key-periods", methods=["POST"])
+@require_role(Role.REPORTER)
+def add_key_period():
+    period = save(lambda: services.add_period(current_user, **_period_fields()),
+                  _l("Key period added."))
+    if period is None:
+        return key_periods_page(), 422  # refused: the page again, as typed
+    return _to_calendar(period)
+
+
+@blueprint.route("/school/key-periods/<int:period_id>", methods=["POST"])
+@require_role(Role.REPORTER)
+def change_key_period(period_id: int):
+    period = save(lambda: services.update_period(current_user, period_id, **_period_fields()),
+                  _l("Key period saved."))
+    if period is None:
+        return key_periods_page(), 422
+    return _to_calendar(period)
+
+
+@blueprint.route("/school/key-periods/<int:period_id>/remove", methods=["POST"])
+@require_role(Role.REPORTER)
+def remove_key_period(period_id: int):
+    save(lambda: services.remove_period(current_user, period_id), _l("Key period removed."))
+    return _to_calendar()

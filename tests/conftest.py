@@ -260,6 +260,12 @@ class Caller:
     def post(self, path: str, json: dict | None = None):
         return self.client.post(path, json=json or {}, headers=self.headers)
 
+    def patch(self, path: str, json: dict | None = None):
+        return self.client.patch(path, json=json or {}, headers=self.headers)
+
+    def delete(self, path: str):
+        return self.client.delete(path, headers=self.headers)
+
     def upload(self, case_id: int, kind: str, *, content: bytes = PDF,
                content_type: str = "application/pdf", hospital_id: int | None = None):
         from werkzeug.datastructures import FileStorage

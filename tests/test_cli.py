@@ -12,10 +12,10 @@ from crisisline.seed import CENTRE
 from tests.conftest import cli_connection
 
 TOP_LEVEL_COMMANDS = ("init", "seed-demo", "users", "serve", "worker", "demo", "audit",
-                      "simulate")
+                      "simulate", "key-periods")
 SUBCOMMANDS = [(name,) for name in TOP_LEVEL_COMMANDS] + [
     ("users", "create"), ("users", "disable"), ("users", "token"), ("audit", "verify"),
-    ("audit", "rotate-key")]
+    ("audit", "rotate-key"), ("key-periods", "defaults")]
 DEMO_USERNAMES = ("demo_volunteer", "demo_counselor", "demo_supervisor", "demo_liaison",
                   "demo_reporter", "demo_admin")
 SEEDED_TABLES = ("organisations", "users", "students", "cases")

@@ -33,8 +33,9 @@ from crisisline.accounts.models import ReporterIdentity, SchoolUnit, Team, UnitK
 from crisisline.database import utcnow
 from crisisline.i18n import DELIVERY_LABELS, WRAP_UP_LABELS
 from hotline.cssrs import QUESTIONS
-from schoolnet.models import (MissedRoutineReport, ReportKind, ReportStatus, RoutineKind,
-                              RoutineReport, SchoolReport)
+from schoolnet.models import (KeyPeriod, KeyPeriodKind, MissedRoutineReport, ReportKind,
+                              ReportStatus, RoutineKind, RoutineReport, SchoolReport)
+from schoolnet.services import school_year_days, school_year_of
 from hotline.models import (OFFER_OUTCOMES, CallbackAttempt, Channel, Contact, ContactMessage,
                             ContactStatus, Offer, Presence, Priority)
 from state_machines import case_workflow, presence
@@ -50,7 +51,10 @@ CONSOLES = {  # each role's pages, beyond the case and contact pages
     "liaison": ["/", "/portal/hospital"],
     "reporter": ["/", "/school", "/school/compliance",
                  "/school/compliance?kind=monthly_department", "/school/routine/weekly_class",
-                 "/school/routine/monthly_department"],
+                 "/school/routine/monthly_department", "/school/key-periods",
+                 *(f"/school/key-periods?year={year}" for year in (2025, 2027, 2100))],
+    # the school's psychology centre teacher, who keeps its key periods
+    "psych_reporter": ["/", "/school", "/school/key-periods"],
     "admin": ["/", "/admin/users", "/admin/import", "/admin/district",
               "/admin/district/centres/new", "/admin/district/schools/new",
               "/admin/district/hospitals/new", "/students", "/students/new",
@@ -254,6 +258,16 @@ def build_everything(db, world) -> Everything:
             created_at=now + timedelta(days=30) if filed_late else now)))
     db.add(MissedRoutineReport(unit_id=unit.id, kind=RoutineKind.WEEKLY_CLASS,
                                period_start=today - timedelta(days=today.weekday() + 7)))
+    # key periods of every kind in this school year: over, under way and to come, with
+    # their reviews created and without
+    first, last = school_year_days(school_year_of(now.date()))
+    for kind in KeyPeriodKind:
+        for starts_on, ends_on in ((first, first), (now.date(), now.date()), (last, last)):
+            db.add_all([full(KeyPeriod(school_id=o["S"].id, kind=kind, name=f"时段{kind.value}",
+                                       starts_on=starts_on, ends_on=ends_on,
+                                       reviews_created_at=now)),
+                        bare(KeyPeriod(school_id=o["S"].id, kind=kind, name="时段",
+                                       starts_on=starts_on, ends_on=ends_on))])
 
     for object_type, object_id in (("case", world.records["case_b"].id),
                                    ("contact", world.records["contact_b"].id)):

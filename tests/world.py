@@ -5,12 +5,12 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from casework.models import Case, CaseSource, Referral, RiskLevel, Student
-from crisisline.accounts.models import (HospitalKind, Membership, Organisation, OrgKind, Role, Team,
-                                        TeamMember, User)
+from crisisline.accounts.models import (HospitalKind, Membership, Organisation, OrgKind,
+                                        ReporterIdentity, Role, Team, TeamMember, User)
 from crisisline.accounts.services import hash_password
 from crisisline.database import db
 from hotline.models import Channel, Contact
-from schoolnet.models import ReportKind, SchoolReport
+from schoolnet.models import KeyPeriod, KeyPeriodKind, ReportKind, SchoolReport
 
 PASSWORD = "correct-horse-battery"
 TEST_HOTLINE = "+8610012356"
@@ -25,7 +25,8 @@ class World:
 
 
 def build_world(prefix: str = "t_") -> World:
-    """Centres A and B; school S (with centre A); hospitals H1 and H2; team T of centre A.
+    """Centres A and B; school S (with centre A) and SB (with B); hospitals H1 and H2; team T
+    of centre A; a key period of each school.
 
     Names start with ``prefix``; a test that commits for real passes a unique one."""
     global _HASH
@@ -66,6 +67,8 @@ def build_world(prefix: str = "t_") -> World:
     user("other_liaison", "hospital_liaison", "H2")
     user("reporter", "reporter", "S")
     user("other_reporter", "reporter", "S")
+    user("psych_reporter", "reporter", "S")  # the school's psychology centre teacher
+    w.users["psych_reporter"].reporter_identity = ReporterIdentity.PSYCHOLOGY_CENTRE
     user("admin", "admin", "A")
     db.flush()
     db.add(TeamMember(team_id=team.id, user_id=w.users["counselor"].id))
@@ -105,6 +108,13 @@ def build_world(prefix: str = "t_") -> World:
         report_b=SchoolReport(school_id=o["SB"].id, student_id=student_b.id,
                               reported_by_id=u["other_reporter"].id, kind=ReportKind.DAILY,
                               report_date=date(2026, 11, 1)),
+        # in a past school year: no test's sweep starts them, no calendar page lists them
+        key_period=KeyPeriod(school_id=o["S"].id, kind=KeyPeriodKind.EXAMS,
+                             name="2025年期末考试前后", starts_on=date(2026, 1, 5),
+                             ends_on=date(2026, 1, 20)),
+        key_period_b=KeyPeriod(school_id=o["SB"].id, kind=KeyPeriodKind.EXAMS,
+                               name="2025年期末考试前后", starts_on=date(2026, 1, 5),
+                               ends_on=date(2026, 1, 20)),
     )
     db.add_all(w.records.values())
     db.flush()

@@ -12,9 +12,9 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from crisisline.i18n import (CONTACT_STATUS_LABELS, EVENT_LABELS, HOSPITAL_KIND_LABELS,
-                             IDENTITY_LABELS, ORG_KIND_LABELS, OUTCOME_LABELS, RISK_LABELS,
-                             ROLE_LABELS, SCHOOL_KIND_LABELS, STATE_LABELS, UNIT_KIND_LABELS,
-                             field_label)
+                             IDENTITY_LABELS, KEY_PERIOD_KIND_LABELS, ORG_KIND_LABELS,
+                             OUTCOME_LABELS, RISK_LABELS, ROLE_LABELS, SCHOOL_KIND_LABELS,
+                             STATE_LABELS, UNIT_KIND_LABELS, field_label)
 
 ACTION_LABELS = {
     "access.denied": _l("Access refused"),
@@ -72,6 +72,11 @@ ACTION_LABELS = {
     "school_report.open_case": _l("Opened a case for a school report"),
     "school_report.close": _l("Closed a school report without a case"),
     "school_report.untaken": _l("Supervisors told a school report was not taken"),
+    "key_period.create": _l("Added a key period"),
+    "key_period.update": _l("Changed a key period"),
+    "key_period.remove": _l("Removed a key period"),
+    "key_period.defaults": _l("Added the default key periods of a school year"),
+    "key_period.start": _l("A key period started: reviews of the cases in follow-up"),
     "import.run": _l("Imported a file"),
     "audit.rekey": _l("Audit chain re-keyed"), "audit.export": _l("Exported the audit trail"),
     "user.update": _l("Changed a user"), "user.enable": _l("Re-enabled a user"),
@@ -106,7 +111,7 @@ OBJECT_LABELS = {
     "guardian_contact_attempt": _l("Attempt to reach the guardian"),
     "deadline": _l("Deadline"), "alert": _l("Alert"), "callback_attempt": _l("Callback attempt"),
     "contact_message": _l("Message"), "case_history": _l("Case history"),
-    "school_unit": _l("School unit"), "team": _l("Team"),
+    "school_unit": _l("School unit"), "team": _l("Team"), "key_period": _l("Key period"),
 }
 
 CHANGE_LABELS = {
@@ -142,11 +147,13 @@ CHANGE_LABELS = {
     "updated": _l("Changed"), "unchanged": _l("Unchanged"),
     "student_ids": _l("Students"), "referral_ids": _l("Referrals"),
     "parent_id": _l("Parent unit"), "part": _l("Part read"),
+    "reviews": _l("Reviews due (cases)"), "key_period_ids": _l("Key periods"),
 }
 VALUE_LABELS = {
     "state": STATE_LABELS, "risk_level": RISK_LABELS, "role": ROLE_LABELS,
     "status": CONTACT_STATUS_LABELS, "outcome": OUTCOME_LABELS,
-    "kind": {**ORG_KIND_LABELS, **UNIT_KIND_LABELS}, "school_kind": SCHOOL_KIND_LABELS,
+    "kind": {**ORG_KIND_LABELS, **UNIT_KIND_LABELS, **KEY_PERIOD_KIND_LABELS},
+    "school_kind": SCHOOL_KIND_LABELS,
     "hospital_kind": HOSPITAL_KIND_LABELS,
     "reporter_identity": IDENTITY_LABELS,
     "via": {"break_glass": _l("emergency access"), "history": _l("case history"),

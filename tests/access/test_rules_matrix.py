@@ -13,8 +13,8 @@ import pytest
 
 from casework.models import FollowUpContact, FollowUpKind
 from crisisline.access.models import BreakGlassGrant
-from crisisline.accounts.models import (Membership, ReporterIdentity, Role, SchoolUnit,
-                                        UnitKind, User)
+from crisisline.accounts.models import (SchoolUnit,
+                                        UnitKind)
 from crisisline.access.rules import ACTIONS, EDIT, VIEW, can, registered_rules, visible
 from crisisline.audit.models import AuditEntry
 from crisisline.database import db, utcnow
@@ -37,16 +37,21 @@ ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
     "supervisor": {"team_case": BOTH, "owned_case": BOTH, "contact": BOTH, "student": BOTH,
                    "counselor_contact": BOTH, "transfer_case": BOTH, "referral_transfer": BOTH,
                    "referral_h1": BOTH, "report": BOTH, "audit_entry": (VIEW,),
-                   "counselor_grant": BOTH, "routine_report": (VIEW,)},
+                   "counselor_grant": BOTH, "routine_report": (VIEW,),
+                   "key_period": (VIEW,)},
     "other_supervisor": {"case_b": BOTH, "contact_b": BOTH, "student_b": BOTH,
-                         "referral_h2": BOTH, "report_b": (VIEW,), "audit_entry": (VIEW,)},
+                         "referral_h2": BOTH, "report_b": (VIEW,), "audit_entry": (VIEW,),
+                         "key_period_b": (VIEW,)},
     "liaison": {"referral_h1": BOTH, "referral_transfer": BOTH, "transfer_case": (VIEW,)},
     "other_liaison": {"referral_h2": BOTH},
-    "reporter": {"report": (VIEW,), "routine_report": (VIEW,)},  # the centre handles it
-    "other_reporter": {"report_b": (VIEW,)},
-    # the school's psychology centre: every report of its school, and the follow-up records
-    # of its students' cases (held in duplicate with the centre)
-    "school_centre": {"report": (VIEW,), "follow_up": (VIEW,), "routine_report": (VIEW,)},
+    # the centre handles a report; a school's reporters read its key periods, which its
+    # psychology centre teacher keeps
+    "reporter": {"report": (VIEW,), "routine_report": (VIEW,), "key_period": (VIEW,)},
+    "other_reporter": {"report_b": (VIEW,), "key_period": (VIEW,)},
+    # the school's psychology centre keeps its key periods, reads every report of its school
+    # and the follow-up records of its students' cases (held in duplicate with the centre)
+    "psych_reporter": {"key_period": BOTH, "report": (VIEW,), "follow_up": (VIEW,),
+                       "routine_report": (VIEW,)},
     "admin": {"a_user": BOTH, "student": BOTH, "student_b": BOTH},
 }
 
@@ -58,10 +63,6 @@ def world(ctx):
         world.records["audit_entry"] = AuditEntry()
         world.records["a_user"] = world.users["volunteer"]
         world.records["counselor_grant"] = BreakGlassGrant(user=world.users["counselor"])
-        world.users["school_centre"] = User(
-            username="t_school_centre", display_name="心理中心", role=Role.REPORTER,
-            password_hash="-", reporter_identity=ReporterIdentity.PSYCHOLOGY_CENTRE,
-            memberships=[Membership(organisation=world.orgs["S"])])
         world.records["follow_up"] = FollowUpContact(
             case=world.records["team_case"], kind=FollowUpKind.PHONE, outcome="平稳",
             occurred_at=utcnow(), recorded_by_id=world.users["counselor"].id)
@@ -70,8 +71,7 @@ def world(ctx):
             school_id=world.orgs["S"].id, unit=class_unit, kind=RoutineKind.WEEKLY_CLASS,
             period_start=date(2026, 11, 2), period_end=date(2026, 11, 8),
             filed_by_id=world.users["reporter"].id)
-        db.add_all([world.users["school_centre"], world.records["follow_up"],
-                    world.records["routine_report"]])
+        db.add_all([world.records["follow_up"], world.records["routine_report"]])
         db.flush()
         yield world
 

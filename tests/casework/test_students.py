@@ -324,7 +324,8 @@ def test_pickers_find_students_staff_and_hospitals_by_name(api, ctx, world):
     escorts = counselor.get("/api/staff/pick", purpose="escort", case=case_id,
                             q="reporter").json["items"]
     assert {item["label"] for item in escorts} == {"reporter · 学校信息员",
-                                                   "other_reporter · 学校信息员"}
+                                                   "other_reporter · 学校信息员",
+                                                   "psych_reporter · 学校信息员"}
     hospitals = counselor.get("/api/hospitals/pick", q="H", case=case_id).json["items"]
     assert {item["label"] for item in hospitals} == {"H1", "H2"}
     assert api("volunteer").get("/api/staff/pick", purpose="escort",

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from casework import deadlines
 from casework.models import Alert, Deadline
+from crisisline.accounts.models import User
 from crisisline.database import utcnow
 from tests.casework.test_discharge_reports_alerts import walk
 
@@ -63,7 +64,16 @@ def test_a_report_after_the_reminder_spares_the_owner(api, ctx, world, network):
             Deadline.status == "pending")).all()) == 1
 
 
+def test_without_a_class_the_psychology_centre_is_reminded(ctx, world):
+    case_id = walk(ctx, world, "dispatch", "contact_guardian", "home_supervision")
+    fire(ctx, utcnow() + timedelta(hours=25))
+    assert told(ctx, case_id, "daily_report_reminder") == ["t_psych_reporter"]
+
+
 def test_with_nobody_at_school_to_tell_the_owner_is_told_at_once(ctx, world):
+    with ctx() as db:
+        db.get(User, world.users["psych_reporter"].id).disabled_at = utcnow()
+        db.commit()
     case_id = walk(ctx, world, "dispatch", "contact_guardian", "home_supervision")
     fire(ctx, utcnow() + timedelta(hours=25))
     assert told(ctx, case_id, "missed_daily_report") == ["t_counselor", "t_supervisor"]

@@ -81,11 +81,11 @@ def test_a_student_of_another_class_is_refused_and_nothing_is_filed(api, ctx, ne
             SchoolReport.student_id == network.student_c2)) is None
 
 
-def test_a_missing_weekly_report_alerts_the_level_above_once(app, api, ctx, network):
+def test_a_missing_weekly_report_alerts_the_level_above_once(app, api, ctx, network, world):
     file(api, "c1_committee", WEEKLY)
     with ctx():
         this_week = routine.period_of(RoutineKind.WEEKLY_CLASS,
-                                      routine.services.local_today())
+                                      routine.services.local_today(), world.orgs["S"].id)
         due = this_week.due_at()
 
     def sweep(when) -> set[tuple[int, object]]:
@@ -106,15 +106,16 @@ def test_a_missing_weekly_report_alerts_the_level_above_once(app, api, ctx, netw
     assert set(now_alerted) == {"t_d_counsellor", "t_d_head"}  # the level above
 
 
-def test_a_missing_monthly_report_alerts_the_psychology_centre(api, ctx, network):
+def test_a_missing_monthly_report_alerts_the_psychology_centre(api, ctx, network, world):
     with ctx():
         due = routine.period_of(RoutineKind.MONTHLY_DEPARTMENT,
-                                routine.services.local_today()).due_at()
+                                routine.services.local_today(), world.orgs["S"].id).due_at()
     file(api, "d_head", MONTHLY)
     with ctx() as db:
         routine.alert_missing_reports(now=due + timedelta(hours=1))
         db.commit()
-    assert alerted(ctx, "missed_monthly_department_report", network.units["E"]) == ["t_centre"]
+    assert alerted(ctx, "missed_monthly_department_report", network.units["E"]) == [
+        "t_centre", "t_psych_reporter"]  # the school's two psychology centre teachers
     assert alerted(ctx, "missed_monthly_department_report", network.units["D"]) == []
 
 
@@ -136,3 +137,25 @@ def test_the_compliance_view_shows_who_reported_to_those_above(api, ctx, network
                                  school=school).status_code == 200
     assert api("other_supervisor").get("/api/routine-reports/compliance",
                                        school=school).status_code == 403
+
+
+def test_during_a_key_period_a_class_reports_twice_a_week(api, ctx, network, world):
+    from schoolnet.models import KeyPeriod, KeyPeriodKind
+    with ctx() as db:
+        today = routine.services.local_today()
+        monday = today - timedelta(days=today.weekday())
+        db.add(KeyPeriod(school_id=world.orgs["S"].id, kind=KeyPeriodKind.EXAMS,
+                         name="期末考试前后", starts_on=monday - timedelta(days=7),
+                         ends_on=monday + timedelta(days=13)))
+        db.commit()
+        halves = routine.periods_back(RoutineKind.WEEKLY_CLASS, monday + timedelta(days=6), 2,
+                                      world.orgs["S"].id)
+    assert [(p.start, p.end) for p in halves] == [
+        (monday, monday + timedelta(days=3)), (monday + timedelta(days=4),
+                                               monday + timedelta(days=6))]
+    filed = file(api, "c1_committee", WEEKLY).json
+    assert (filed["period_start"], filed["period_end"]) in [
+        (p.start.isoformat(), p.end.isoformat()) for p in halves]
+    with ctx():  # another school, without the period, still reports weekly
+        assert routine.period_of(RoutineKind.WEEKLY_CLASS, monday,
+                                 world.orgs["SB"].id).end == monday + timedelta(days=6)

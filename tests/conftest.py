@@ -86,6 +86,9 @@ def app(database_url, tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _rolled_back(request, app):
     """Every test's writes live in one outer transaction that is rolled back."""
+    # tasks sent by the test go through this app's Celery, even after a test built an app
+    # of its own (Celery makes the newest app the current one)
+    app.extensions["celery"].set_current()
     if request.node.get_closest_marker("commits"):
         yield None
         return

@@ -176,17 +176,26 @@ def _filer_label(kind: RoutineKind):
     return IDENTITY_LABELS[FILERS[kind][0].value]
 
 
-def my_period(actor: User, kind: RoutineKind) -> tuple[Period, RoutineReport | None] | None:
-    """The period now running for a filer of ``kind``, and their unit's report for it."""
+def my_periods(actor: User, kind: RoutineKind
+               ) -> list[tuple[Period, RoutineReport | None]] | None:
+    """For a filer of ``kind``: the period before this one (still to be filed late) and the
+    one now running, each with their unit's report for it if it came; None for others."""
     place = services.school_place(actor)
     identity, unit_kinds = FILERS[kind]
     if actor.reporter_identity != identity or place.unit is None or \
             place.unit.kind not in unit_kinds:
         return None
-    period = period_of(kind, services.local_today(), place.organisation_id)
-    return period, db.scalar(select(RoutineReport).where(
+    periods = periods_back(kind, services.local_today(), 2, place.organisation_id)
+    filed = {report.period_start: report for report in db.scalars(select(RoutineReport).where(
         RoutineReport.unit_id == place.unit_id, RoutineReport.kind == kind,
-        RoutineReport.period_start == period.start))
+        RoutineReport.period_start.in_([period.start for period in periods])))}
+    return [(period, filed.get(period.start)) for period in periods]
+
+
+def my_period(actor: User, kind: RoutineKind) -> tuple[Period, RoutineReport | None] | None:
+    """The period now running for a filer of ``kind``, and their unit's report for it."""
+    periods = my_periods(actor, kind)
+    return periods[-1] if periods else None
 
 
 # -- silence ---------------------------------------------------------------------------------

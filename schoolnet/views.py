@@ -3,6 +3,8 @@ centre's handling, and the school's calendar of key periods; the consoles list t
 reports (``_open_reports.html``)."""
 from __future__ import annotations
 
+from datetime import date
+
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -17,6 +19,7 @@ from crisisline.access.services import open_record
 from crisisline.accounts.models import Organisation, Role
 from crisisline.accounts.security import require_role
 from crisisline.database import db
+from crisisline.errors import InvalidInput
 from crisisline.pages import form_id, save
 from crisisline.validation import EARLIEST_YEAR, LATEST_YEAR
 from schoolnet import routine, services
@@ -132,12 +135,22 @@ def routine_report(kind: str):
         if save(lambda: routine.file_routine_report(
                 current_user, kind=kind.value,
                 **{area: form.get(area, "") for area in routine.AREAS},
-                watch=[item for item in watch if item["student_number"] or item["note"]]),
+                watch=[item for item in watch if item["student_number"] or item["note"]],
+                period_start=_form_date("period_start")),
                 _l("Report filed.")) is not None:
             return redirect(url_for("schoolnet.reporter_home"))
-    mine = routine.my_period(current_user, kind)
-    return render_template("schoolnet/routine_report.html", kind=kind, mine=mine,
+    periods = routine.my_periods(current_user, kind)
+    return render_template("schoolnet/routine_report.html", kind=kind, periods=periods,
                            watch_rows=WATCH_ROWS), 422 if request.method == "POST" else 200
+
+
+def _form_date(field: str) -> date | None:
+    """A date chosen in the form (None when none was), or a refusal naming the field."""
+    raw = request.form.get(field, "")
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError:
+        raise InvalidInput({field: _l("choose one of the options offered")}) from None
 
 
 @blueprint.route("/school/compliance")

@@ -159,3 +159,31 @@ def test_during_a_key_period_a_class_reports_twice_a_week(api, ctx, network, wor
     with ctx():  # another school, without the period, still reports weekly
         assert routine.period_of(RoutineKind.WEEKLY_CLASS, monday,
                                  world.orgs["SB"].id).end == monday + timedelta(days=6)
+
+
+def test_the_form_files_the_period_before_late_and_the_view_says_so(app, ctx, network, world):
+    from tests.conftest import login
+    from tests.world import PASSWORD
+    browser = app.test_client()
+    login(browser, "t_c1_committee", PASSWORD)
+    page = browser.get("/school/routine/weekly_class").get_data(as_text=True)
+    with ctx():
+        before, now = routine.periods_back(RoutineKind.WEEKLY_CLASS,
+                                           routine.services.local_today(), 2,
+                                           world.orgs["S"].id)
+    assert f'value="{before.start}"' in page and f'value="{now.start}"' in page
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    filed = browser.post("/school/routine/weekly_class", data={
+        "csrf_token": token, "period_start": before.start.isoformat(),
+        **{area: "正常" for area in routine.AREAS}})
+    assert filed.status_code == 302
+    with ctx() as db:
+        report = db.scalar(select(RoutineReport).where(
+            RoutineReport.unit_id == network.units["C1"]))
+        assert report.period_start == before.start
+    after = browser.get("/school/routine/weekly_class").get_data(as_text=True)
+    assert f'value="{before.start}"' not in after  # filed: no longer offered
+    tampered = browser.post("/school/routine/weekly_class", data={
+        "csrf_token": token, "period_start": "2026-13-40",
+        **{area: "正常" for area in routine.AREAS}})
+    assert tampered.status_code == 422 and "请从提供的选项中选择一项" in tampered.get_data(as_text=True)

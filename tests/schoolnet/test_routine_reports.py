@@ -186,4 +186,5 @@ def test_the_form_files_the_period_before_late_and_the_view_says_so(app, ctx, ne
     tampered = browser.post("/school/routine/weekly_class", data={
         "csrf_token": token, "period_start": "2026-13-40",
         **{area: "正常" for area in routine.AREAS}})
-    assert tampered.status_code == 422 and "请从提供的选项中选择一项" in tampered.get_data(as_text=True)
+    assert tampered.status_code == 422
+    assert "请从提供的选项中选择一项" in tampered.get_data(as_text=True)

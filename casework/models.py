@@ -310,9 +310,9 @@ class Deadline(Base):
 
 
 class Alert(Base):
-    """An alert to one person about a case, a contact, a school report or a unit of the
-    school network, e.g. a missed deadline; texted once when Twilio is set. Its kinds are
-    declared in ``casework.alerts``."""
+    """An alert to one person about a case, a contact, a school report, a unit of the
+    school network, a screening warning or a watch-list student, e.g. a missed deadline;
+    texted once when Twilio is set. Its kinds are declared in ``casework.alerts``."""
 
     __tablename__ = "alerts"
 
@@ -324,6 +324,10 @@ class Alert(Base):
     school_report_id: Mapped[int | None] = mapped_column(ForeignKey("school_reports.id"))
     # a unit of the school network (e.g. a class whose weekly report did not arrive)
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("school_units.id"))
+    # a screening warning, or a student on a school's watch list
+    screening_warning_id: Mapped[int | None] = mapped_column(
+        ForeignKey("screening_warnings.id"))
+    watch_entry_id: Mapped[int | None] = mapped_column(ForeignKey("watch_list_entries.id"))
     kind: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     acknowledged_at: Mapped[datetime | None]

@@ -38,6 +38,18 @@ class Policy:
     # during a key period, the class psychological committee members report this many
     # times a week (the weekly class reports read it)
     key_period_class_reports_per_week: int = 2
+    # screening (心理普测, seed 001): a result warns (预警) from these totals (a custom
+    # scale: its own cut-off); PHQ-9's self-harm item (9) from this answer warns urgently
+    phq9_warning_total: int = 10
+    phq9_self_harm_answer: int = 1
+    gad7_warning_total: int = 10
+    # the warning's one-to-one interview is due within these (urgent: the self-harm item)
+    screening_urgent_interview_hours: int = 24
+    screening_interview_days: int = 7
+    # the watch list (动态清单): a review missed is told to its owner, and still missed this
+    # long after, to the school's psychology centre
+    watch_review_escalation_days: int = 3
+    watch_review_days: int = 30  # a review meeting's "keep" without a date: next review
     min_follow_ups_to_close: int = 2
     deadline_poll_seconds: int = 1  # every worker polls this often
     # the hotline queue

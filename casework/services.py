@@ -106,12 +106,25 @@ def open_case(actor: User, *, source: str, risk_level: str, summary: str = "",
                                               "was not identified: not both")
     if errors:
         raise InvalidInput(errors)
-    _refuse_second_case(student_id)
     if owner is None and actor.role == Role.COUNSELOR:
         owner = actor
-    team = db.scalar(select(Team).where(Team.centre_id == centre_ids[0]).order_by(Team.id))
-    case = Case(centre_id=centre_ids[0], student_id=student_id, source=CaseSource(source),
-                risk_level=RiskLevel(risk_level), summary=summary or "",
+    return start_case(actor, centre_ids[0], source=CaseSource(source),
+                      risk_level=RiskLevel(risk_level), summary=summary, student=student,
+                      owner=owner, student_not_identified=student_not_identified)
+
+
+def start_case(actor: User, centre_id: int, *, source: CaseSource, risk_level: RiskLevel,
+               summary: str = "", student: Student | None = None, owner: User | None = None,
+               student_not_identified: bool = False) -> Case:
+    """Open a case in ``reported`` at ``centre_id``, for its on-duty team (and ``owner``),
+    reported by ``actor``: the caller has decided that ``actor`` may (a hotline worker
+    through :func:`open_case`; the school network for a student it graded at high risk).
+    One student, one open case: a second is refused, pointing to the open one."""
+    student_id = student.id if student is not None else None
+    _refuse_second_case(student_id)
+    team = db.scalar(select(Team).where(Team.centre_id == centre_id).order_by(Team.id))
+    case = Case(centre_id=centre_id, student_id=student_id, source=source,
+                risk_level=risk_level, summary=summary or "",
                 owner_id=owner.id if owner else None, team_id=team.id if team else None,
                 reported_by_id=actor.id, state=case_workflow.INITIAL)
     db.add(case)
@@ -119,7 +132,7 @@ def open_case(actor: User, *, source: str, risk_level: str, summary: str = "",
     db.flush()
     db.add(CaseHistory(case_id=case.id, event="open", from_state=None,
                        to_state=case.state, actor_id=actor.id,
-                       data={"source": source, "risk_level": risk_level,
+                       data={"source": source.value, "risk_level": risk_level.value,
                              **({"student_not_identified": True}
                                 if student_not_identified else {})}))
     if student is not None:  # who opened a case on whom: the student's file opens with it

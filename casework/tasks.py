@@ -78,4 +78,5 @@ def alert_text(alert: Alert) -> str:
         return str(alerts.KINDS[alert.kind].text) % {
             "case": alert.case_id, "report": alert.school_report_id,
             "unit": alert.unit.path if alert.unit else None,
+            "warning": alert.screening_warning_id, "entry": alert.watch_entry_id,
             "step": DEADLINE_LABELS.get(step, step)}

@@ -51,6 +51,9 @@ def periodic_tasks(app: Flask) -> dict:
         # a key period starts on the school's date: a few minutes late is on time
         "start-key-periods": {"task": "schoolnet.tasks.start_key_periods",
                               "schedule": timedelta(minutes=5)},
+        "alert-overdue-screening-work": {
+            "task": "schoolnet.tasks.alert_overdue_screening_work",
+            "schedule": timedelta(minutes=5)},
         "chain-audit-queue": {"task": "crisisline.audit.tasks.chain_audit_queue",
                               "schedule": timedelta(seconds=5)},
         "verify-audit-chain": {"task": "crisisline.audit.tasks.verify_audit_chain",

@@ -33,6 +33,15 @@ EVENT_LABELS = {
     "reopen": _l("Reopen case"),
 }
 FIELD_LABELS = {
+    # screening (心理普测) and the watch list (动态清单)
+    "instrument": _l("Scale"), "started_on": _l("Started on"),
+    "scale_name": _l("Name of the scale"), "cut_off": _l("Cut-off"),
+    "max_score": _l("Highest total"), "review_on": _l("First review on"),
+    "decision": _l("Decision"), "next_review_on": _l("Next review on"),
+    "held_on": _l("Meeting date"), "decisions": _l("Decisions"),
+    "entry_id": _l("Student on the watch list"), "total": _l("Total score"),
+    "campaign_id": _l("Screening campaign"), "dry_run": _l("Check only"),
+    **{f"item{number}": _l("Item %(number)d", number=number) for number in range(1, 10)},
     # the school network's routine reports: 班级心理基本情况
     "study": _l("Study"), "life": _l("Daily life"),
     "relationships": _l("Getting along with others"), "emotions": _l("Emotions"),
@@ -206,7 +215,10 @@ RECORD_LABELS = {"case": _l("case"), "contact": _l("contact"), "referral": _l("r
                  "student": _l("student"), "school_report": _l("school report"),
                  "document": _l("document"), "alert": _l("alert"),
                  "break_glass_grant": _l("break-the-glass grant"),
-                 "key_period": _l("key period")}
+                 "key_period": _l("key period"),
+                 "screening_campaign": _l("screening campaign"),
+                 "screening_warning": _l("screening warning"),
+                 "watch_list_entry": _l("watch-list student")}
 IDENTITY_LABELS = {  # a school reporter's place in the four-level network
     "head_teacher": _l("Head teacher"), "counselor_teacher": _l("Counselor-teacher"),
     "class_committee": _l("Class psychological committee member"),

@@ -11,6 +11,14 @@ A dormitory officer reaches only their own reports. The department and the psych
 centre also hold each follow-up record of their students' cases (seed 003's records in
 duplicate); never the hotline contacts.
 
+Screening (心理普测) is confidential: a campaign, its scores, interview notes, assessments and
+the watch list (动态清单) are read by the school's psychology centre (the whole school) and by
+the student's 班主任 and 辅导员 (their reach), never by class committee members, dormitory
+officers or department heads; at the centre that serves the school by its counselors (who
+assess second warnings) and supervisors, never its volunteers. The 班主任/辅导员 interview a
+warned student and review the watch-list students they reach; the psychology centre runs
+campaigns and review meetings and does all of it for the whole school.
+
 Every reporter of a school reads its key periods (重要时段), which its psychology centre
 teachers (学校心理中心教师, of the whole school) keep; the supervisors of the centre that
 serves the school read them too.
@@ -30,8 +38,14 @@ from crisisline.access.rules import (EDIT, VIEW, cached, in_scope, rule, school_
                                      schools_served_by, scope, visible)
 from crisisline.accounts.models import OrgKind, ReporterIdentity, Role, SchoolUnit, User
 from crisisline.database import db
-from schoolnet.models import KeyPeriod, ReportKind, RoutineReport, SchoolReport
+from schoolnet.models import (KeyPeriod, ReportKind, ReviewMeeting, RoutineReport,
+                              SchoolReport, ScreeningCampaign, ScreeningResult,
+                              ScreeningWarning, WatchListEntry)
 
+# who reads their students' screenings and watch-list entries, and acts on them
+SCREENING_STAFF = frozenset({ReporterIdentity.HEAD_TEACHER,
+                             ReporterIdentity.COUNSELOR_TEACHER,
+                             ReporterIdentity.PSYCHOLOGY_CENTRE})
 # who holds their students' follow-up records (一式2份)
 FOLLOW_UP_HOLDERS = frozenset({ReporterIdentity.DEPARTMENT_HEAD,
                                ReporterIdentity.COUNSELOR_TEACHER,
@@ -239,3 +253,111 @@ def _reporter_key_periods(user: User):
 @scope(KeyPeriod, Role.SUPERVISOR)
 def _supervisor_key_periods(user: User):
     return KeyPeriod.school_id.in_(schools_served_by(user.centre_ids))
+
+
+# -- screening and the watch list -------------------------------------------------------------
+
+def is_psychology_centre(user: User, school_id: int) -> bool:
+    """Is ``user`` a psychology centre teacher of the whole school ``school_id``?"""
+    return keeps_calendar(user, school_id)
+
+
+def screening_reach(user: User) -> Reach | None:
+    """The students whose screenings ``user`` (a school reporter) reads, or None."""
+    if user.role != Role.REPORTER or user.reporter_identity not in SCREENING_STAFF:
+        return None
+    return reach(user)
+
+
+def _served_school(user: User, school_id: int) -> bool:
+    return school_centre_id(school_id) in user.centre_ids
+
+
+@rule(ScreeningCampaign, (VIEW,), Role.REPORTER)
+def _school_reads_campaign(user: User, campaign: ScreeningCampaign) -> bool:
+    covering = screening_reach(user)
+    return covering is not None and covering.school_id == campaign.school_id
+
+
+@rule(ScreeningCampaign, (EDIT,), Role.REPORTER)
+def _psychology_centre_runs_campaign(user: User, campaign: ScreeningCampaign) -> bool:
+    return is_psychology_centre(user, campaign.school_id)
+
+
+@rule(ScreeningCampaign, (VIEW,), Role.COUNSELOR, Role.SUPERVISOR)
+def _centre_reads_campaign(user: User, campaign: ScreeningCampaign) -> bool:
+    return _served_school(user, campaign.school_id)
+
+
+@scope(ScreeningCampaign, Role.REPORTER)
+def _school_campaigns(user: User):
+    covering = screening_reach(user)
+    return false() if covering is None else ScreeningCampaign.school_id == covering.school_id
+
+
+@scope(ScreeningCampaign, Role.COUNSELOR, Role.SUPERVISOR)
+def _centre_campaigns(user: User):
+    return ScreeningCampaign.school_id.in_(schools_served_by(user.centre_ids))
+
+
+def _reads_student(user: User, student: Student) -> bool:
+    covering = screening_reach(user)
+    return covering is not None and covering.covers(student)
+
+
+def _school_students(user: User):
+    """The students whose screenings a reporter reads, as SQL (ids)."""
+    covering = screening_reach(user)
+    return None if covering is None else select(Student.id).where(covering.students())
+
+
+for _model in (ScreeningResult, ScreeningWarning, WatchListEntry):
+    # a result's scores, a warning's interview and assessment, a watch-list entry's plan
+    rule(_model, (VIEW,), Role.REPORTER)(
+        lambda user, record: _reads_student(user, record.student))
+    rule(_model, (VIEW,), Role.COUNSELOR, Role.SUPERVISOR)(
+        lambda user, record: _served_school(user, record.student.school_id))
+    scope(_model, Role.REPORTER)(
+        lambda user, model=_model: false() if (ids := _school_students(user)) is None
+        else model.student_id.in_(ids))
+    scope(_model, Role.COUNSELOR, Role.SUPERVISOR)(
+        lambda user, model=_model: model.student_id.in_(select(Student.id).where(
+            Student.school_id.in_(schools_served_by(user.centre_ids)))))
+
+
+@rule(ScreeningWarning, (EDIT,), Role.REPORTER)
+def _teacher_works_warning(user: User, warning: ScreeningWarning) -> bool:
+    """The student's 班主任/辅导员 interview; the psychology centre interviews and assesses."""
+    return _reads_student(user, warning.student)
+
+
+@rule(ScreeningWarning, (EDIT,), Role.COUNSELOR)
+def _centre_counselor_assesses(user: User, warning: ScreeningWarning) -> bool:
+    return _served_school(user, warning.student.school_id)
+
+
+@rule(WatchListEntry, (EDIT,), Role.REPORTER)
+def _teacher_reviews_entry(user: User, entry: WatchListEntry) -> bool:
+    return _reads_student(user, entry.student)
+
+
+@rule(ReviewMeeting, (VIEW, EDIT), Role.REPORTER)
+def _psychology_centre_meets(user: User, meeting: ReviewMeeting) -> bool:
+    return is_psychology_centre(user, meeting.school_id)
+
+
+@rule(ReviewMeeting, (VIEW,), Role.SUPERVISOR)
+def _supervisor_reads_meeting(user: User, meeting: ReviewMeeting) -> bool:
+    return _served_school(user, meeting.school_id)
+
+
+@scope(ReviewMeeting, Role.REPORTER)
+def _school_meetings(user: User):
+    schools = [membership.organisation_id for membership in user.memberships
+               if is_psychology_centre(user, membership.organisation_id)]
+    return ReviewMeeting.school_id.in_(schools)
+
+
+@scope(ReviewMeeting, Role.SUPERVISOR)
+def _supervisor_meetings(user: User):
+    return ReviewMeeting.school_id.in_(schools_served_by(user.centre_ids))

@@ -1,8 +1,12 @@
 """The school network's JSON API: filing reports, and the centre handling them; the
-schools' key periods."""
+schools' key periods; screening campaigns, their warnings, and the watch list."""
 from __future__ import annotations
 
-from flask import jsonify
+import tempfile
+from pathlib import Path
+
+from flask import current_app, jsonify, request
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint
 
@@ -13,9 +17,14 @@ from crisisline import audit
 from crisisline.access.rules import VIEW, can, visible
 from crisisline.access.services import open_record
 from crisisline.database import db
-from schoolnet import routine, services
+from crisisline.errors import InvalidInput
+from crisisline.imports import ImportRefused
+from schoolnet import routine, screening, services, watch_list
 from schoolnet.models import ReportStatus, RoutineKind, RoutineReport, SchoolReport
-from schoolnet.schemas import (CloseIn, ComplianceQuery, DueStudentOut, KeyPeriodChange,
+from schoolnet.schemas import (AssessmentIn, CampaignIn, CampaignOut, FunnelOut, InterviewIn,
+                               MeetingIn, MeetingOut, ResultsIn, ResultsOut, ReviewIn,
+                               ReviewOut, WarningOut, WatchEntryOut, WatchListQuery,
+                               CloseIn, ComplianceQuery, DueStudentOut, KeyPeriodChange,
                                KeyPeriodIn, KeyPeriodOut, KeyPeriodQuery, OpenCaseIn,
                                ReportQuery, RoutineReportIn, RoutineReportOut,
                                SchoolFollowUpOut, SchoolReportIn, SchoolReportOut)
@@ -198,3 +207,142 @@ def change_key_period(data, period_id: int):
 def remove_key_period(period_id: int):
     services.remove_period(current_user, period_id)
     db.commit()
+
+
+# -- screening campaigns and the watch list ---------------------------------------------------
+
+MAX_RESULTS_BYTES = 16 * 1024 * 1024  # a whole school's results are well under 1 MB
+
+
+@blueprint.route("/screening-campaigns", methods=["POST"])
+@blueprint.arguments(CampaignIn)
+@blueprint.response(201, CampaignOut)
+@login_required
+def create_campaign(data):
+    """Start a screening campaign (the school's psychology centre)."""
+    campaign = screening.create_campaign(current_user, **data)
+    db.commit()
+    return campaign
+
+
+@blueprint.route("/screening-campaigns", methods=["GET"])
+@blueprint.response(200, CampaignOut(many=True))
+@login_required
+def list_campaigns():
+    return screening.campaigns(current_user)
+
+
+@blueprint.route("/screening-campaigns/<int:campaign_id>")
+@blueprint.response(200, CampaignOut)
+@login_required
+def read_campaign(campaign_id: int):
+    return screening.get_campaign(current_user, campaign_id)
+
+
+@blueprint.route("/screening-campaigns/<int:campaign_id>/results", methods=["POST"])
+@blueprint.arguments(ResultsIn, location="form")
+@blueprint.response(201, ResultsOut)
+@login_required
+def import_results(data, campaign_id: int):
+    """Import the results from a CSV (UTF-8 or GBK) or XLSX file (the multipart field
+    ``file``): 学号 and 总分 (PHQ-9: and 第9题), or the items 第1题…. All rows or none: a
+    refusal lists each problem by row and column."""
+    if request.content_length and request.content_length > MAX_RESULTS_BYTES:
+        raise InvalidInput({"file": _l("the file is too large")})
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise InvalidInput({"file": _l("attach the file (the multipart form field “file”)")})
+    folder = Path(current_app.instance_path) / "imports"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".upload") as kept:
+        upload.save(kept)
+        kept.flush()
+        report = screening.import_results(current_user, campaign_id, kept.name,
+                                          filename=upload.filename, dry_run=data["dry_run"])
+    if not report.ok:
+        raise ImportRefused(report)
+    db.commit()
+    return {"rows": report.rows, "created": report.counts["created"],
+            "warnings": report.counted["warnings"], "urgent": report.counted["urgent"],
+            "dry_run": data["dry_run"]}
+
+
+@blueprint.route("/screening-campaigns/<int:campaign_id>/warnings")
+@blueprint.response(200, WarningOut(many=True))
+@login_required
+def list_warnings(campaign_id: int):
+    """The campaign's warnings the caller may read, urgent first (the read is audited)."""
+    found = screening.warnings(current_user, campaign_id)
+    db.commit()
+    return found
+
+
+@blueprint.route("/screening-campaigns/<int:campaign_id>/funnel")
+@blueprint.response(200, FunnelOut)
+@login_required
+def campaign_funnel(campaign_id: int):
+    """Screened → warned → interviewed → second warnings → graded by level → cases."""
+    return screening.funnel(current_user, campaign_id)
+
+
+@blueprint.route("/screening-warnings/<int:warning_id>")
+@blueprint.response(200, WarningOut)
+@login_required
+def read_warning(warning_id: int):
+    warning = screening.read_warning(current_user, warning_id)
+    db.commit()
+    return warning
+
+
+@blueprint.route("/screening-warnings/<int:warning_id>/interview", methods=["POST"])
+@blueprint.arguments(InterviewIn)
+@blueprint.response(200, WarningOut)
+@login_required
+def interview(data, warning_id: int):
+    warning = screening.interview(current_user, warning_id, **data)
+    db.commit()
+    return warning
+
+
+@blueprint.route("/screening-warnings/<int:warning_id>/assessment", methods=["POST"])
+@blueprint.arguments(AssessmentIn)
+@blueprint.response(200, WarningOut)
+@login_required
+def assess(data, warning_id: int):
+    """Grade a second warning: high or imminent opens a crisis case, low or moderate puts
+    the student on the watch list. Before the interview: 409."""
+    warning = screening.assess(current_user, warning_id, **data)
+    db.commit()
+    return warning
+
+
+@blueprint.route("/watch-list")
+@blueprint.arguments(WatchListQuery, location="query")
+@blueprint.response(200, WatchEntryOut(many=True))
+@login_required
+def read_watch_list(query):
+    """The students on the watch list the caller may see, the soonest review first."""
+    found = watch_list.entries(current_user, query["school_id"])
+    db.commit()
+    return found
+
+
+@blueprint.route("/watch-list/<int:entry_id>/reviews", methods=["POST"])
+@blueprint.arguments(ReviewIn)
+@blueprint.response(201, ReviewOut)
+@login_required
+def review_entry(data, entry_id: int):
+    review = watch_list.review(current_user, entry_id, **data)
+    db.commit()
+    return review
+
+
+@blueprint.route("/review-meetings", methods=["POST"])
+@blueprint.arguments(MeetingIn)
+@blueprint.response(201, MeetingOut)
+@login_required
+def hold_meeting(data):
+    """Record a review meeting (研判会) and apply its decisions: all, or none."""
+    meeting = watch_list.hold_meeting(current_user, **data)
+    db.commit()
+    return meeting

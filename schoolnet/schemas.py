@@ -163,3 +163,173 @@ class KeyPeriodOut(ma.Schema):
     # when the reviews of its cases in follow-up were created (null: it has not started)
     reviews_created_at = ma.fields.DateTime(allow_none=True)
     created_at = ma.fields.DateTime()
+
+
+# -- screening and the watch list ---------------------------------------------------------------
+
+def _screened(record) -> dict:
+    """The student a screening record is about, as the school names them."""
+    student = record.student
+    return {"id": student.id, "name": student.name, "student_number": student.student_number,
+            "class": student.class_unit.path if student.class_unit else None}
+
+
+def _person(user) -> dict | None:
+    return None if user is None else {"id": user.id, "name": user.display_name}
+
+
+class CampaignIn(ma.Schema):
+    school_id = ma.fields.Integer(required=True, strict=True)
+    name = ma.fields.String(required=True, metadata={"description": "e.g. 2026级新生心理普测"})
+    instrument = ma.fields.String(required=True, metadata={
+        "description": "PHQ-9, GAD-7 or custom"})
+    started_on = validation.Date(required=True)
+    scale_name = ma.fields.String(load_default=None, metadata={
+        "description": "custom: the scale's name"})
+    cut_off = ma.fields.Integer(load_default=None, strict=True, metadata={
+        "description": "custom: the documented total from which a student is warned"})
+    max_score = ma.fields.Integer(load_default=None, strict=True, metadata={
+        "description": "custom: the scale's highest total"})
+
+
+class CampaignOut(ma.Schema):
+    id = ma.fields.Integer()
+    school_id = ma.fields.Integer()
+    school = ma.fields.Function(lambda campaign: campaign.school.name)
+    name = ma.fields.String()
+    instrument = ma.fields.Function(lambda campaign: campaign.instrument.value)
+    scale_name = ma.fields.String(allow_none=True)
+    cut_off = ma.fields.Integer(allow_none=True)
+    max_score = ma.fields.Integer(allow_none=True)
+    started_on = ma.fields.Date()
+    created_by = ma.fields.Function(lambda campaign: _person(campaign.created_by))
+    created_at = ma.fields.DateTime()
+
+
+class ResultsIn(ma.Schema):
+    dry_run = ma.fields.Boolean(load_default=False, metadata={
+        "description": "check the file and report, saving nothing"})
+
+
+class ResultsOut(ma.Schema):
+    rows = ma.fields.Integer()
+    created = ma.fields.Integer()
+    warnings = ma.fields.Integer()
+    urgent = ma.fields.Integer()
+    dry_run = ma.fields.Boolean()
+
+
+class FunnelOut(ma.Schema):
+    screened = ma.fields.Integer()
+    warned = ma.fields.Integer()
+    urgent = ma.fields.Integer()
+    interviewed = ma.fields.Integer()
+    cleared = ma.fields.Integer()
+    second_warnings = ma.fields.Integer()
+    graded = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    cases = ma.fields.Integer()
+
+
+class WarningOut(ma.Schema):
+    id = ma.fields.Integer()
+    campaign_id = ma.fields.Integer()
+    student = ma.fields.Function(_screened)
+    score = ma.fields.Function(lambda warning: warning.result.total)
+    self_harm_item = ma.fields.Function(lambda warning: warning.result.self_harm_item)
+    urgent = ma.fields.Boolean()
+    due_at = ma.fields.DateTime()
+    status = ma.fields.String(attribute="state")
+    interviewed_by = ma.fields.Function(lambda warning: _person(warning.interviewed_by))
+    interviewed_at = ma.fields.DateTime(allow_none=True)
+    interview_note = ma.fields.String(allow_none=True)
+    assessed_by = ma.fields.Function(lambda warning: _person(warning.assessed_by))
+    assessed_at = ma.fields.DateTime(allow_none=True)
+    risk_level = ma.fields.Function(lambda warning: warning.risk_level.value
+                                    if warning.risk_level else None)
+    plan = ma.fields.String(allow_none=True)
+    case_id = ma.fields.Integer(allow_none=True)
+
+
+class InterviewIn(ma.Schema):
+    outcome = ma.fields.String(required=True, metadata={
+        "description": "cleared or second_warning"})
+    note = ma.fields.String(required=True)
+
+
+class AssessmentIn(ma.Schema):
+    risk_level = ma.fields.String(required=True, metadata={
+        "description": "low or moderate (the watch list), high or imminent (a crisis case)"})
+    plan = ma.fields.String(required=True, metadata={"description": "一人一策"})
+    review_on = validation.Date(load_default=None, metadata={
+        "description": "low or moderate: the first review"})
+    owner_id = ma.fields.Integer(load_default=None, strict=True, metadata={
+        "description": "low or moderate: who follows the student (the interviewer by "
+                       "default)"})
+
+
+class WatchListQuery(ma.Schema):
+    school_id = ma.fields.Integer(load_default=None, strict=False)
+
+
+class WatchEntryOut(ma.Schema):
+    id = ma.fields.Integer()
+    school_id = ma.fields.Integer()
+    student = ma.fields.Function(_screened)
+    risk_level = ma.fields.Function(lambda entry: entry.risk_level.value)
+    owner = ma.fields.Function(lambda entry: _person(entry.owner))
+    plan = ma.fields.String()
+    next_review_on = ma.fields.Date()
+    overdue = ma.fields.Function(lambda entry: _overdue(entry))
+    warning_id = ma.fields.Integer(allow_none=True)
+    on_list = ma.fields.Function(lambda entry: entry.on_list_key is not None)
+    removed_reason = ma.fields.String(allow_none=True)
+    case_id = ma.fields.Integer(allow_none=True)
+
+
+def _overdue(entry) -> bool:
+    from schoolnet.watch_list import is_overdue
+    return is_overdue(entry)
+
+
+class ReviewIn(ma.Schema):
+    decision = ma.fields.String(required=True, metadata={
+        "description": "keep, lower, raise or remove"})
+    note = ma.fields.String(load_default="", metadata={
+        "description": "what was found; for remove, the reason"})
+    risk_level = ma.fields.String(load_default=None, metadata={
+        "description": "raise: moderate, high or imminent (high and imminent open a case)"})
+    next_review_on = validation.Date(load_default=None)
+
+
+class ReviewOut(ma.Schema):
+    id = ma.fields.Integer()
+    entry_id = ma.fields.Integer()
+    meeting_id = ma.fields.Integer(allow_none=True)
+    decision = ma.fields.Function(lambda review: review.decision.value)
+    risk_level = ma.fields.Function(lambda review: review.risk_level.value)
+    next_review_on = ma.fields.Date(allow_none=True)
+    note = ma.fields.String()
+    reviewed_by = ma.fields.Function(lambda review: _person(review.reviewed_by))
+    case_id = ma.fields.Function(lambda review: review.entry.case_id)
+    created_at = ma.fields.DateTime()
+
+
+class MeetingDecisionIn(ReviewIn):
+    entry_id = ma.fields.Integer(required=True, strict=True)
+
+
+class MeetingIn(ma.Schema):
+    school_id = ma.fields.Integer(required=True, strict=True)
+    held_on = validation.Date(required=True)
+    note = ma.fields.String(load_default="", metadata={"description": "who attended, what"})
+    decisions = ma.fields.List(ma.fields.Nested(MeetingDecisionIn), required=True,
+                               validate=ma.validate.Length(min=1, max=500))
+
+
+class MeetingOut(ma.Schema):
+    id = ma.fields.Integer()
+    school_id = ma.fields.Integer()
+    held_on = ma.fields.Date()
+    held_by = ma.fields.Function(lambda meeting: _person(meeting.held_by))
+    note = ma.fields.String()
+    reviews = ma.fields.List(ma.fields.Nested(ReviewOut))

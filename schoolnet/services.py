@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from casework import alerts, deadlines
 from casework import services as casework
-from casework.models import Case, RiskLevel, Student
+from casework.models import Case, CaseSource, RiskLevel, Student
 from casework.policy import policy
 from crisisline import audit
 from crisisline.access.rules import EDIT, VIEW, can, school_centre_id, visible
@@ -202,17 +202,42 @@ def open_case(actor: User, report_id: int, *, risk_level: str = RiskLevel.HIGH.v
     """Open a crisis case for the report's student, linked to the report; if the student
     has an open case already, the report joins it and its owner is alerted."""
     report = _handled_report(actor, report_id)
-    case = casework.open_case_of(report.student_id)
-    if case is None:
-        case = casework.open_case(actor, source="school_report", risk_level=risk_level,
-                                  summary=report.note, student_id=report.student_id)
-    else:
+    if risk_level not in {level.value for level in RiskLevel}:
+        raise InvalidInput({"risk_level": _l("choose one of the options offered")})
+    case = refer_to_centre(actor, report.student, source=CaseSource.SCHOOL_REPORT,
+                           risk_level=RiskLevel(risk_level), summary=report.note,
+                           joined=alerts.SCHOOL_REPORT_ON_OPEN_CASE,
+                           school_report_id=report.id)
+    _settle(actor, report, ReportStatus.CASE_OPENED, case_id=case.id)
+    return case
+
+
+def refer_to_centre(actor: User, student: Student, *, source: CaseSource,
+                    risk_level: RiskLevel, summary: str, joined: str, **about) -> Case:
+    """A crisis case for a student the school network found at risk: the student's open
+    case if there is one (一生一案: its owner, or else the centre's supervisors, are alerted
+    with the ``joined`` kind, ``about`` naming the school's record), else a new case at the
+    centre that serves the school, for its on-duty team. Opened by a centre worker it is
+    theirs as ``casework.open_case`` makes it; opened by the school (a screening graded
+    high), the centre's first responders are alerted at once."""
+    case = casework.open_case_of(student.id)
+    if case is not None:
         owner = db.get(User, case.owner_id) if case.owner_id else None
         recipients = [owner] if owner is not None and owner.is_active else \
             deadlines.centre_supervisors(case.centre_id)
-        alerts.raise_alerts(alerts.SCHOOL_REPORT_ON_OPEN_CASE, recipients, case_id=case.id,
-                            school_report_id=report.id)
-    _settle(actor, report, ReportStatus.CASE_OPENED, case_id=case.id)
+        alerts.raise_alerts(joined, recipients, case_id=case.id, **about)
+        return case
+    if actor.role != Role.REPORTER:
+        return casework.open_case(actor, source=source.value, risk_level=risk_level.value,
+                                  summary=summary, student_id=student.id)
+    centre_id = school_centre_id(student.school_id)
+    if centre_id is None:
+        raise Conflict(_l("no hotline centre serves this school yet: call the centre, and "
+                          "ask the district to name the centre that serves the school"))
+    case = casework.start_case(actor, centre_id, source=source, risk_level=risk_level,
+                               summary=summary, student=student)
+    alerts.raise_alerts(alerts.SCREENING_CASE, _first_responders(student.school_id),
+                        case_id=case.id)
     return case
 
 

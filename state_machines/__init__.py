@@ -1,4 +1,5 @@
-"""State machines declared once: the crisis case workflow and volunteer presence."""
+"""State machines declared once: the crisis case workflow, volunteer presence and the
+screening warning chain."""
 from __future__ import annotations
 
 from transitions import Machine

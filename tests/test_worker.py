@@ -93,3 +93,11 @@ def test_a_deadline_that_fell_due_while_the_worker_was_down_fires_once_after_res
         worker.wait(timeout=30)
         worker.stdout.close()
         engine.dispose()
+
+
+def test_every_scheduled_task_is_a_task_the_worker_knows(app):
+    from crisisline.celery_app import periodic_tasks
+    celery = app.extensions["celery"]
+    celery.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in periodic_tasks(app).values()}
+    assert scheduled - set(celery.tasks) == set()

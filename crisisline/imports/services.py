@@ -16,6 +16,7 @@ each import (who, which file, the counts), beside the entries of each change.
 from __future__ import annotations
 
 import codecs
+from collections import Counter
 from abc import ABC, abstractmethod
 import csv
 import io
@@ -60,6 +61,10 @@ class RowSchema(ABC):
     kind: str
     label: Any
     columns: tuple[Column, ...] = ()
+    # what an import of these rows needs besides the file, e.g. the screening campaign
+    # ("campaign_id"), given in ``ImportRun.context``; the admin's import page offers
+    # only the kinds that need nothing more
+    needs: tuple[str, ...] = ()
 
     @abstractmethod
     def key(self, values: dict) -> tuple:
@@ -88,7 +93,7 @@ def register(schema: type[RowSchema]) -> type[RowSchema]:
 def load_schemas() -> dict[str, type[RowSchema]]:
     """Every registered row schema (importing the domains' ``imports`` modules)."""
     for module in ("crisisline.district.imports", "crisisline.accounts.imports",
-                   "casework.imports"):
+                   "casework.imports", "schoolnet.imports"):
         try:
             __import__(module)
         except ModuleNotFoundError as error:  # a domain without a row schema (yet)
@@ -113,10 +118,14 @@ class Problem:
 @dataclass
 class ImportRun:
     """One import under way: what the schema may remember between rows (``seen``: keep it
-    small, never whole rows), the importing user, and the secrets of new users, shown once
-    (``credentials``: (username, one-time link or temporary password))."""
+    small, never whole rows), the importing user, what the import is for (``context``,
+    e.g. the campaign), and the secrets of new users, shown once (``credentials``:
+    (username, one-time link or temporary password))."""
 
     actor: Any = None
+    context: dict = field(default_factory=dict)
+    # what the schema counts beyond the outcomes, e.g. the warnings a screening raised
+    counted: Counter = field(default_factory=Counter)
     seen: dict = field(default_factory=dict)
     credentials: list = field(default_factory=list)
 
@@ -129,11 +138,24 @@ class ImportReport:
     counts: dict = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
     problems: list[Problem] = field(default_factory=list)
     credentials: list = field(default_factory=list)
+    counted: Counter = field(default_factory=Counter)  # the schema's own counts
     preview: list[dict] = field(default_factory=list)  # the first rows' values, as read
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+class ImportRefused(InvalidInput):
+    """Nothing was imported: each problem of the file, by row and column (for an API)."""
+
+    def __init__(self, report: ImportReport):
+        from crisisline.messages import shown
+        super().__init__({}, _l("nothing was imported: %(count)d problems",
+                                count=len(report.problems)))
+        self.details["problems"] = [
+            {"row": problem.row, "column": problem.column, "problem": str(shown(
+                problem.message))} for problem in report.problems]
 
 
 class UnreadableFile(InvalidInput):
@@ -144,7 +166,7 @@ class UnreadableFile(InvalidInput):
 
 
 def import_file(kind: str, path: str | Path, *, filename: str | None = None,
-                dry_run: bool = False, actor=None,
+                dry_run: bool = False, actor=None, context: dict | None = None,
                 progress: Callable[[str, float], None] | None = None,
                 preview_rows: int = 0, problem_limit: int = 1000) -> ImportReport:
     """Import ``path`` as rows of ``kind``: check every row, then (when none has a problem)
@@ -156,8 +178,11 @@ def import_file(kind: str, path: str | Path, *, filename: str | None = None,
     if kind not in schemas:
         raise InvalidInput({"kind": _l("choose what the file holds")})
     schema = schemas[kind]()
+    context = context or {}
+    if missing := [name for name in schema.needs if context.get(name) is None]:
+        raise InvalidInput({name: _l("required for this import") for name in missing})
     report = ImportReport(kind=kind, filename=filename or Path(path).name)
-    run = ImportRun(actor=actor)
+    run = ImportRun(actor=actor, context=context)
     seen_keys: dict[tuple, int] = {}
     for number, row, done in _rows(path, schema, report):
         progress("checking", done)
@@ -195,9 +220,10 @@ def import_file(kind: str, path: str | Path, *, filename: str | None = None,
         if report.problems:
             db.rollback()
             return report
-        report.credentials = run.credentials
+        report.credentials, report.counted = run.credentials, run.counted
         audit.record("import.run", changes={
             "records": {"new": kind}, "file": {"new": report.filename},
+            **{name: {"new": value} for name, value in context.items()},
             "rows": {"new": report.rows},
             **{outcome: {"new": count} for outcome, count in report.counts.items()}})
         if dry_run:

@@ -33,6 +33,12 @@ UPLOAD_ID = re.compile(r"[0-9a-f]{32}\.(csv|xlsx)")
 PREVIEW_ROWS = 10
 
 
+def district_schemas() -> dict:
+    """The kinds an admin imports from this page: those that need nothing but the file (a
+    screening's results are imported on its campaign's page)."""
+    return {kind: schema for kind, schema in load_schemas().items() if not schema.needs}
+
+
 @blueprint.before_request
 def _bounded_size():
     request.max_content_length = MAX_UPLOAD_BYTES
@@ -45,7 +51,7 @@ def import_page():
 
 
 def _upload_page(problems=(), status: int = 200):
-    return render_template("imports/upload.html", schemas=load_schemas(), form=ActionForm(),
+    return render_template("imports/upload.html", schemas=district_schemas(), form=ActionForm(),
                            problems=problems, kind=request.form.get("kind")), status
 
 
@@ -59,7 +65,7 @@ def preview():
     problems = {}
     if not form.validate_on_submit():
         problems[""] = _l("The form has expired; please try again.")
-    if kind not in load_schemas():
+    if kind not in district_schemas():
         problems["kind"] = _l("choose what the file holds")
     if upload is None or not upload.filename:
         problems["file"] = _l("choose a CSV or XLSX file")
@@ -72,7 +78,7 @@ def preview():
     except InvalidInput as unreadable:
         (_uploads() / upload_id).unlink(missing_ok=True)
         return _refused(unreadable.fields)
-    schema = load_schemas()[kind]
+    schema = district_schemas()[kind]
     return render_template("imports/preview.html", report=report, schema=schema,
                            upload_id=upload_id, form=ActionForm()), 200 if report.ok else 422
 
@@ -85,14 +91,14 @@ def confirm():
     kind, upload_id = request.form.get("kind", ""), request.form.get("upload", "")
     filename = request.form.get("filename", "")[:200] or upload_id
     path = _uploads() / upload_id if UPLOAD_ID.fullmatch(upload_id) else None
-    if not form.validate_on_submit() or kind not in load_schemas() or path is None \
+    if not form.validate_on_submit() or kind not in district_schemas() or path is None \
             or not path.exists():
         raise InvalidInput({"file": _l("the uploaded file is gone; upload it again")})
     report = import_file(kind, path, filename=filename, actor=current_user)
     if report.ok:
         db.commit()
         path.unlink(missing_ok=True)
-    schema = load_schemas()[kind]
+    schema = district_schemas()[kind]
     return render_template("imports/done.html" if report.ok else "imports/preview.html",
                            report=report, schema=schema, upload_id=upload_id,
                            form=ActionForm()), 200 if report.ok else 422

@@ -15,8 +15,10 @@ event                payload                                     rooms
                                                                  ``supervisors:<centre>``,
                                                                  ``hospital:<referred to>``
 ``alert.raised``     ``kind`` + ``case_id``, ``contact_id``,      ``user:<recipient>``,
-                     ``school_report_id`` or ``unit_id`` (or       ``supervisors:<centre>``
-                     ``object_type`` for break-the-glass)
+                     ``school_report_id``, ``unit_id``,           ``supervisors:<centre>``
+                     ``screening_warning_id`` or
+                     ``watch_entry_id`` (or ``object_type`` for
+                     break-the-glass)
 ``school_report.     ``school_report_id, status``                ``reports:<centre>``,
 updated``                                                        ``user:<reporter>``
 ===================  ==========================================  ============================

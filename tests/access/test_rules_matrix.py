@@ -18,10 +18,23 @@ from crisisline.accounts.models import (SchoolUnit,
 from crisisline.access.rules import ACTIONS, EDIT, VIEW, can, registered_rules, visible
 from crisisline.audit.models import AuditEntry
 from crisisline.database import db, utcnow
-from schoolnet.models import RoutineKind, RoutineReport
+from casework.models import RiskLevel
+from schoolnet.models import (Instrument, ReviewMeeting, RoutineKind, RoutineReport,
+                              ScreeningCampaign, ScreeningResult, ScreeningWarning,
+                              WatchListEntry)
 from tests.world import build_world
 
 BOTH = (VIEW, EDIT)
+
+# a screening's records, of school S (the centre A's) and of school SB (centre B's)
+SCREENING = ("campaign", "result", "warning", "watch_entry")
+A_CENTRE_READS = {"campaign": (VIEW,), "result": (VIEW,), "warning": (VIEW,),
+                  "watch_entry": (VIEW,)}
+# the centre's counselors assess second warnings; its supervisors read the meetings too
+A_COUNSELOR = {**A_CENTRE_READS, "warning": BOTH}
+B_COUNSELOR = {f"{name}_b": actions for name, actions in A_COUNSELOR.items()}
+A_SUPERVISOR = {**A_CENTRE_READS, "meeting": (VIEW,)}
+B_SUPERVISOR = {f"{name}_b": actions for name, actions in A_SUPERVISOR.items()}
 
 # user -> {record: actions}
 ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
@@ -29,19 +42,19 @@ ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
     "other_volunteer": {"contact_b": BOTH},
     # the centre's counselors and supervisors handle the at-risk reports of its schools
     "counselor": {"team_case": BOTH, "student": BOTH, "referral_h1": BOTH,
-                  "report": BOTH, "counselor_contact": BOTH},
+                  "report": BOTH, "counselor_contact": BOTH, **A_COUNSELOR},
     "owner_counselor": {"owned_case": BOTH, "contact": (VIEW,), "transfer_case": BOTH,
-                        "referral_transfer": BOTH, "report": BOTH},
+                        "referral_transfer": BOTH, "report": BOTH, **A_COUNSELOR},
     "outsider_counselor": {"case_b": BOTH, "student_b": BOTH, "referral_h2": BOTH,
-                           "report_b": (VIEW,)},
+                           "report_b": (VIEW,), **B_COUNSELOR},
     "supervisor": {"team_case": BOTH, "owned_case": BOTH, "contact": BOTH, "student": BOTH,
                    "counselor_contact": BOTH, "transfer_case": BOTH, "referral_transfer": BOTH,
                    "referral_h1": BOTH, "report": BOTH, "audit_entry": (VIEW,),
                    "counselor_grant": BOTH, "routine_report": (VIEW,),
-                   "key_period": (VIEW,)},
+                   "key_period": (VIEW,), **A_SUPERVISOR},
     "other_supervisor": {"case_b": BOTH, "contact_b": BOTH, "student_b": BOTH,
                          "referral_h2": BOTH, "report_b": (VIEW,), "audit_entry": (VIEW,),
-                         "key_period_b": (VIEW,)},
+                         "key_period_b": (VIEW,), **B_SUPERVISOR},
     "liaison": {"referral_h1": BOTH, "referral_transfer": BOTH, "transfer_case": (VIEW,)},
     "other_liaison": {"referral_h2": BOTH},
     # the centre handles a report; a school's reporters read its key periods, which its
@@ -50,8 +63,10 @@ ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
     "other_reporter": {"report_b": (VIEW,), "key_period": (VIEW,)},
     # the school's psychology centre keeps its key periods, reads every report of its school
     # and the follow-up records of its students' cases (held in duplicate with the centre)
+    # and runs its screenings: reads and works every warning, the watch list, the meetings
     "psych_reporter": {"key_period": BOTH, "report": (VIEW,), "follow_up": (VIEW,),
-                       "routine_report": (VIEW,)},
+                       "routine_report": (VIEW,), "campaign": BOTH, "result": (VIEW,),
+                       "warning": BOTH, "watch_entry": BOTH, "meeting": BOTH},
     "admin": {"a_user": BOTH, "student": BOTH, "student_b": BOTH},
 }
 
@@ -72,8 +87,32 @@ def world(ctx):
             period_start=date(2026, 11, 2), period_end=date(2026, 11, 8),
             filed_by_id=world.users["reporter"].id)
         db.add_all([world.records["follow_up"], world.records["routine_report"]])
+        for suffix, school, student in (("", "S", "student"), ("_b", "SB", "student_b")):
+            _screening(world, suffix, world.orgs[school], world.records[student])
         db.flush()
         yield world
+
+
+def _screening(world, suffix: str, school, student) -> None:
+    """A campaign of ``school`` in which ``student`` was warned, graded moderate and put on
+    the watch list, reviewed at a meeting."""
+    psych = world.users["psych_reporter"]
+    campaign = ScreeningCampaign(school_id=school.id, name="普测", instrument=Instrument.PHQ9,
+                                 started_on=date(2026, 9, 1), created_by_id=psych.id)
+    result = ScreeningResult(campaign=campaign, student=student, total=15, self_harm_item=0)
+    warning = ScreeningWarning(campaign=campaign, result=result, student=student,
+                               school_id=school.id, urgent=False, due_at=utcnow(),
+                               state="graded", risk_level=RiskLevel.MODERATE)
+    entry = WatchListEntry(school_id=school.id, student=student, warning=warning,
+                           risk_level=RiskLevel.MODERATE, owner_id=psych.id, plan="每周谈心",
+                           next_review_on=date(2026, 12, 1), added_by_id=psych.id,
+                           on_list_key=f"student:{student.id}")
+    meeting = ReviewMeeting(school_id=school.id, held_on=date(2026, 11, 1),
+                            held_by_id=psych.id)
+    for name, record in (("campaign", campaign), ("result", result), ("warning", warning),
+                         ("watch_entry", entry), ("meeting", meeting)):
+        world.records[name + suffix] = record
+        db.add(record)
 
 
 def _allowed(user: str, action: str, record: str) -> bool:

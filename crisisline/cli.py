@@ -260,21 +260,33 @@ def users_revoke_token(app: Flask, prefix: str):
 
 
 @main.command("import")
-@click.argument("kind", metavar="organisations|users|students")
+@click.argument("kind", metavar="organisations|users|students|screening")
 @click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@click.option("--campaign", "campaign_id", type=int,
+              help="screening: the campaign the results belong to")
 @click.option("--dry-run", is_flag=True, help="check everything and write nothing")
 @click.option("--credentials", type=click.Path(dir_okay=False, writable=True),
               help="where new users' one-time sign-in links or temporary passwords are "
                    "written, once (mode 600)")
 @with_app
-def import_command(app: Flask, kind: str, path: str, dry_run: bool, credentials: str | None):
-    """Import FILE (CSV in UTF-8 or GBK, or XLSX) as organisations, users or students.
+def import_command(app: Flask, kind: str, path: str, campaign_id: int | None, dry_run: bool,
+                   credentials: str | None):
+    """Import FILE (CSV in UTF-8 or GBK, or XLSX) as organisations, users or students, or
+    as a screening campaign's results (--campaign ID).
 
     All or nothing: with any bad row, every problem is printed as "第N行 列名: 原因" and
-    nothing is written (exit 1). Importing the same file again changes nothing."""
+    nothing is written (exit 1). Importing the same file again changes nothing (a
+    screening's results: refused, the students have results already)."""
     from crisisline.imports import import_file
     with _progress_bar() as progress:
-        report = import_file(kind, path, dry_run=dry_run, progress=progress)
+        if kind == "screening":
+            from schoolnet.screening import import_results
+            if campaign_id is None:
+                raise click.UsageError(shown(_l("name the campaign: --campaign ID")))
+            report = import_results(None, campaign_id, path, dry_run=dry_run,
+                                    progress=progress)
+        else:
+            report = import_file(kind, path, dry_run=dry_run, progress=progress)
     if not report.ok:
         for problem in report.problems:
             click.echo(shown(problem.line()), err=True)
@@ -295,6 +307,10 @@ def import_command(app: Flask, kind: str, path: str, dry_run: bool, credentials:
                         "%(created)d, update %(updated)d and leave %(unchanged)d unchanged "
                         "(nothing was written)", file=report.filename, rows=report.rows,
                         **counts)))
+    if report.counted["warnings"]:
+        click.echo(shown(_l("%(warnings)d warnings (%(urgent)d urgent: their interview is "
+                            "due within a day)", warnings=report.counted["warnings"],
+                            urgent=report.counted["urgent"])))
     if report.credentials and not dry_run:
         click.echo(shown(_l("sign-in secrets of %(count)d new users written to %(path)s",
                             count=len(report.credentials), path=credentials)))

@@ -211,6 +211,14 @@ DELIVERY_LABELS = {"pending": _l("Waiting to be sent"), "sending": _l("Sending")
                    "failed": _l("Not sent: Twilio refused it"),
                    "not_sent": _l("Not sent: texting is not configured")}
 OUTCOME_LABELS = {"success": _l("Done"), "denied": _l("Refused"), "failure": _l("Failed")}
+WARNING_STATE_LABELS = {  # a screening warning's chain
+    "awaiting_interview": _l("Awaiting the one-to-one interview"),
+    "cleared": _l("Cleared at interview"), "second_warning": _l("Second warning: to assess"),
+    "graded": _l("Graded"),
+}
+WATCH_DECISION_LABELS = {"keep": _l("Keep on the list"), "lower": _l("Lower to low risk"),
+                         "raise": _l("Raise the risk level"),
+                         "remove": _l("Remove from the list")}
 RECORD_LABELS = {"case": _l("case"), "contact": _l("contact"), "referral": _l("referral"),
                  "student": _l("student"), "school_report": _l("school report"),
                  "document": _l("document"), "alert": _l("alert"),
@@ -327,6 +335,8 @@ def template_globals() -> dict:
             "routine_kind_label": labeller(ROUTINE_KIND_LABELS),
             "compliance_label": labeller(COMPLIANCE_LABELS),
             "key_period_kind_label": labeller(KEY_PERIOD_KIND_LABELS),
+            "warning_state_label": labeller(WARNING_STATE_LABELS),
+            "watch_decision_label": labeller(WATCH_DECISION_LABELS),
             "outcome_label": labeller(OUTCOME_LABELS), "event_label": labeller(EVENT_LABELS),
             "field_label": field_label, "choice_label": labeller(CHOICE_LABELS),
             "deadline_label": labeller(DEADLINE_LABELS),

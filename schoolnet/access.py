@@ -269,6 +269,12 @@ def screening_reach(user: User) -> Reach | None:
     return reach(user)
 
 
+def reads_screenings(user: User) -> bool:
+    """Does ``user`` read some school's screenings (the pages offer them)?"""
+    return user.is_authenticated and (user.role in (Role.COUNSELOR, Role.SUPERVISOR)
+                                      or screening_reach(user) is not None)
+
+
 def _served_school(user: User, school_id: int) -> bool:
     return school_centre_id(school_id) in user.centre_ids
 

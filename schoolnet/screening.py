@@ -243,10 +243,24 @@ def read_warning(actor: User, warning_id: int) -> ScreeningWarning:
     return warning
 
 
+def may_interview(user: User) -> bool:
+    """Is ``user`` one who interviews warned students (a 班主任, 辅导员 or psychology centre
+    teacher; which students: the access rules)?"""
+    return user.role == Role.REPORTER and user.reporter_identity in SCREENING_STAFF
+
+
+def may_assess(user: User) -> bool:
+    """Is ``user`` one who assesses second warnings (a psychology centre teacher, a centre
+    counselor)?"""
+    return user.role == Role.COUNSELOR or (
+        user.role == Role.REPORTER
+        and user.reporter_identity == ReporterIdentity.PSYCHOLOGY_CENTRE)
+
+
 def interview(actor: User, warning_id: int, *, outcome: str, note: str) -> ScreeningWarning:
     """The student's 班主任 or 辅导员 (or the psychology centre) records the one-to-one
     interview: the warning is cleared, or becomes a second warning to assess."""
-    if actor.role != Role.REPORTER or actor.reporter_identity not in SCREENING_STAFF:
+    if not may_interview(actor):
         raise Forbidden(_l("the student's head teacher or counselor-teacher interviews them"))
     warning = get_warning(actor, warning_id, EDIT, lock=True)
     errors = {}
@@ -270,9 +284,7 @@ def assess(actor: User, warning_id: int, *, risk_level: str, plan: str,
     the interview: high or imminent opens a crisis case (or joins the student's open one);
     low or moderate puts the student on the watch list with an owner (``owner_id``, else
     whoever interviewed them), the one-person plan and the first review date."""
-    if not (actor.role == Role.COUNSELOR or (
-            actor.role == Role.REPORTER
-            and actor.reporter_identity == ReporterIdentity.PSYCHOLOGY_CENTRE)):
+    if not may_assess(actor):
         raise Forbidden(_l("a school psychology teacher or a centre counselor assesses"))
     warning = get_warning(actor, warning_id, EDIT, lock=True)
     if warning.state == "awaiting_interview":
@@ -283,7 +295,7 @@ def assess(actor: User, warning_id: int, *, risk_level: str, plan: str,
     if risk_level not in levels:
         errors["risk_level"] = _l("choose low, moderate, high or imminent")
     if not (plan or "").strip():
-        errors["plan"] = _l("write the one-person plan (一人一策)")
+        errors["support_plan"] = _l("write the one-person plan (一人一策)")
     level = RiskLevel(risk_level) if risk_level in levels else None
     if level in WATCH_LEVELS and review_on is None:
         errors["review_on"] = _l("give the date of the first review")

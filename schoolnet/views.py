@@ -1,11 +1,15 @@
 """The school network's pages: the reporter's page (on a phone), a report's page with the
-centre's handling, and the school's calendar of key periods; the consoles list the open
-reports (``_open_reports.html``)."""
+centre's handling, the school's calendar of key periods, its screening campaigns (results,
+warnings, interviews, assessments, the funnel) and its watch list; the consoles list the
+open reports (``_open_reports.html``)."""
 from __future__ import annotations
 
+import tempfile
 from datetime import date
+from pathlib import Path
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
+                   url_for)
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -20,11 +24,14 @@ from crisisline.accounts.models import Organisation, Role
 from crisisline.accounts.security import require_role
 from crisisline.database import db
 from crisisline.errors import InvalidInput
+from crisisline.imports import UnreadableFile
+from crisisline.messages import problem_line, shown
 from crisisline.pages import form_id, save
 from crisisline.validation import EARLIEST_YEAR, LATEST_YEAR
-from schoolnet import routine, services
-from schoolnet.access import keeps_calendar
-from schoolnet.models import KeyPeriodKind, RoutineKind, SchoolReport
+from schoolnet import routine, screening, services, watch_list
+from schoolnet.access import is_psychology_centre, keeps_calendar
+from schoolnet.models import (Instrument, KeyPeriodKind, RoutineKind, SchoolReport,
+                              WatchDecision)
 
 blueprint = Blueprint("schoolnet", __name__, template_folder="templates")
 
@@ -227,3 +234,157 @@ def change_key_period(period_id: int):
 def remove_key_period(period_id: int):
     save(lambda: services.remove_period(current_user, period_id), _l("Key period removed."))
     return _to_calendar()
+
+
+# -- screening campaigns and the watch list ---------------------------------------------------
+
+SCREENING_ROLES = (Role.REPORTER, Role.COUNSELOR, Role.SUPERVISOR)
+
+
+def _screening_schools() -> list[Organisation]:
+    """The schools whose campaigns the page offers to start: the psychology centre's own."""
+    return [membership.organisation for membership in current_user.memberships
+            if is_psychology_centre(current_user, membership.organisation_id)]
+
+
+@blueprint.route("/school/screening")
+@require_role(*SCREENING_ROLES)
+def campaigns_page():
+    return render_template("schoolnet/campaigns.html",
+                           campaigns=screening.campaigns(current_user),
+                           schools=_screening_schools(), today=services.local_today(),
+                           instruments=[instrument.value for instrument in Instrument])
+
+
+@blueprint.route("/school/screening", methods=["POST"])
+@require_role(Role.REPORTER)
+def create_campaign():
+    form = request.form
+    campaign = save(lambda: screening.create_campaign(
+        current_user, school_id=form_id(form.get("school_id")), name=form.get("name", ""),
+        instrument=form.get("instrument", ""), started_on=_form_date("started_on"),
+        scale_name=form.get("scale_name") or None, cut_off=_number("cut_off"),
+        max_score=_number("max_score")), _l("Campaign started."))
+    if campaign is None:
+        return campaigns_page(), 422
+    return redirect(url_for("schoolnet.campaign_page", campaign_id=campaign.id))
+
+
+def _number(field: str) -> int | None:
+    raw = request.form.get(field, "").strip()
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6:
+        raise InvalidInput({field: _l("a whole number")})
+    return int(raw)
+
+
+@blueprint.route("/school/screening/<int:campaign_id>")
+@require_role(*SCREENING_ROLES)
+def campaign_page(campaign_id: int, problems=()):
+    campaign = screening.get_campaign(current_user, campaign_id)
+    warnings = screening.warnings(current_user, campaign.id)
+    db.commit()  # the audited read
+    return render_template(
+        "schoolnet/campaign.html", campaign=campaign, warnings=warnings,
+        funnel=screening.funnel(current_user, campaign.id), problems=problems,
+        may_import=can(current_user, EDIT, campaign),
+        may_interview=screening.may_interview(current_user),
+        may_assess=screening.may_assess(current_user),
+        today=services.local_today()), 422 if problems else 200
+
+
+@blueprint.route("/school/screening/warnings/<int:warning_id>")
+@require_role(*SCREENING_ROLES)
+def warning_page(warning_id: int):
+    """A warning, where it is worked: on its campaign's page (an alert links here)."""
+    warning = screening.get_warning(current_user, warning_id)
+    return redirect(url_for("schoolnet.campaign_page", campaign_id=warning.campaign_id,
+                            _anchor=f"warning-{warning.id}"))
+
+
+@blueprint.route("/school/screening/<int:campaign_id>/results", methods=["POST"])
+@require_role(Role.REPORTER)
+def import_results(campaign_id: int):
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return campaign_page(campaign_id, problems=[
+            problem_line("file", _l("choose a CSV or XLSX file"))])
+    folder = Path(current_app.instance_path) / "imports"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".upload") as kept:
+        upload.save(kept)
+        kept.flush()
+        try:
+            report = screening.import_results(current_user, campaign_id, kept.name,
+                                              filename=upload.filename)
+        except UnreadableFile as unreadable:
+            db.rollback()
+            return campaign_page(campaign_id, problems=[
+                problem_line(field, problem) for field, problem in unreadable.fields.items()])
+    if not report.ok:
+        db.rollback()
+        return campaign_page(campaign_id, problems=[
+            shown(_l("Nothing was imported: %(count)d problems", count=len(report.problems))),
+            *(shown(problem.line()) for problem in report.problems[:200])])
+    db.commit()
+    flash(shown(_l("%(rows)d results imported: %(warnings)d warnings, %(urgent)d urgent.",
+                   rows=report.rows, warnings=report.counted["warnings"],
+                   urgent=report.counted["urgent"])), "success")
+    return redirect(url_for("schoolnet.campaign_page", campaign_id=campaign_id))
+
+
+@blueprint.route("/school/screening/warnings/<int:warning_id>/interview", methods=["POST"])
+@require_role(Role.REPORTER)
+def interview(warning_id: int):
+    form = request.form
+    warning = save(lambda: screening.interview(current_user, warning_id,
+                                               outcome=form.get("outcome", ""),
+                                               note=form.get("note", "")),
+                   _l("Interview recorded."))
+    return _back_to_campaign(warning_id, warning)
+
+
+@blueprint.route("/school/screening/warnings/<int:warning_id>/assessment", methods=["POST"])
+@require_role(Role.REPORTER, Role.COUNSELOR)
+def assess(warning_id: int):
+    form = request.form
+    warning = save(lambda: screening.assess(
+        current_user, warning_id, risk_level=form.get("risk_level", ""),
+        plan=form.get("plan", ""), review_on=_form_date("review_on"),
+        owner_id=form_id(form.get("owner_id"))), _l("Assessment recorded."))
+    return _back_to_campaign(warning_id, warning)
+
+
+def _back_to_campaign(warning_id: int, warning):
+    """The campaign's page again: after a refusal (422) as typed, else at the warning."""
+    if warning is None:
+        shown_warning = screening.get_warning(current_user, warning_id)
+        return campaign_page(shown_warning.campaign_id)[0], 422
+    return redirect(url_for("schoolnet.campaign_page", campaign_id=warning.campaign_id,
+                            _anchor=f"warning-{warning.id}"))
+
+
+@blueprint.route("/school/watch-list")
+@require_role(*SCREENING_ROLES)
+def watch_list_page():
+    entries = watch_list.entries(current_user, form_id(request.args.get("school")))
+    db.commit()  # the audited read
+    return render_template("schoolnet/watch_list.html", entries=entries,
+                           today=services.local_today(),
+                           decisions=[decision.value for decision in WatchDecision],
+                           may_review={entry.id for entry in entries
+                                       if can(current_user, EDIT, entry)})
+
+
+@blueprint.route("/school/watch-list/<int:entry_id>/reviews", methods=["POST"])
+@require_role(Role.REPORTER)
+def review_entry(entry_id: int):
+    form = request.form
+    done = save(lambda: watch_list.review(
+        current_user, entry_id, decision=form.get("decision", ""), note=form.get("note", ""),
+        risk_level=form.get("risk_level") or None,
+        next_review_on=_form_date("next_review_on")), _l("Review recorded."))
+    if done is None:
+        return watch_list_page(), 422  # refused: the page again, as typed
+    return redirect(url_for("schoolnet.watch_list_page"))

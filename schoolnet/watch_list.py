@@ -42,7 +42,7 @@ def put_on_list(actor: User, student: Student, *, risk_level: RiskLevel, plan: s
     owner = _owner(owner_id, student, errors)
     _check_review_date(review_on, "review_on", errors)
     if not (plan or "").strip():
-        errors["plan"] = _l("write the one-person plan (一人一策)")
+        errors["support_plan"] = _l("write the one-person plan (一人一策)")
     if errors:
         raise InvalidInput(errors)
     entry = WatchListEntry(school_id=student.school_id, student_id=student.id,

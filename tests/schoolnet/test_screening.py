@@ -270,3 +270,45 @@ def test_a_cleared_interview_ends_the_warning_and_the_funnel_adds_up(
     with ctx() as db:
         entry = db.scalar(select(WatchListEntry))
         assert entry.owner.username == "t_psych_reporter" and entry.risk_level.value == "low"
+
+
+def test_the_command_line_imports_a_campaigns_results_all_or_nothing(
+        crisisline, cli_database_url, tmp_path):
+    from sqlalchemy import insert
+
+    from crisisline.accounts.models import Organisation, User
+    from schoolnet.models import ScreeningCampaign, ScreeningResult
+    from tests.conftest import cli_connection
+    root = __import__("pathlib").Path(__file__).parents[2] / "examples/district"
+    crisisline("init")
+    crisisline("import", "organisations", str(root / "organisations.csv"))
+    crisisline("import", "students", str(root / "students-SCH-NO1.csv"))
+    crisisline("users", "create", "psy.teacher", "--role", "reporter", "--org", "SCH-NO1",
+               "--identity", "psychology_centre", "--link")
+    with cli_connection(cli_database_url) as connection:
+        school = connection.execute(select(Organisation.id).where(
+            Organisation.code == "SCH-NO1")).scalar_one()
+        numbers = connection.execute(select(Student.student_number).where(
+            Student.school_id == school).order_by(Student.student_number).limit(3)).scalars()
+        numbers = list(numbers)
+        teacher = connection.execute(select(User.id).where(
+            User.username == "psy.teacher")).scalar_one()
+        campaign_id = connection.execute(insert(ScreeningCampaign.__table__).values(
+            school_id=school, name="2026级普测", instrument="PHQ-9",
+            started_on=utcnow().date(), created_by_id=teacher, created_at=utcnow())
+        ).inserted_primary_key[0]
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(csv(f"{numbers[0]},12,0", "9999999999,3,0", encoding="gbk"))
+    refused = crisisline("import", "screening", str(bad), "--campaign", str(campaign_id),
+                         check=False)
+    assert refused.returncode == 1 and "Row 3" in refused.stderr
+    good = tmp_path / "results.csv"
+    good.write_bytes(csv(f"{numbers[0]},12,0", f"{numbers[1]},3,2", f"{numbers[2]},3,0",
+                         encoding="gbk"))
+    done = crisisline("import", "screening", str(good), "--campaign", str(campaign_id))
+    assert "3 created" in done.stdout and "2 warnings (1 urgent" in done.stdout
+    with cli_connection(cli_database_url) as connection:
+        assert connection.execute(select(func.count()).select_from(
+            ScreeningResult.__table__)).scalar_one() == 3
+    missing = crisisline("import", "screening", str(good), check=False)
+    assert missing.returncode != 0 and "--campaign" in missing.stderr

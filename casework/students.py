@@ -29,7 +29,7 @@ from crisisline.i18n import RECORD_LABELS
 from crisisline.validation import (PhoneNumberError, date_problem, name_problem,
                                    phone_number, text_problem)
 from hotline.models import Contact
-from schoolnet.models import SchoolReport
+from schoolnet.models import SchoolReport, ScreeningResult
 
 MAX_GUARDIANS = 3
 PER_PAGE = 20
@@ -417,7 +417,7 @@ def label(student: Student) -> str:
 class Entry:
     """One line of a student's timeline: a record the reader may open (``shown``), or one
     of their centre's they could open only by breaking the glass (date and kind only)."""
-    kind: str  # case | contact | school_report | follow_up
+    kind: str  # case | contact | school_report | follow_up | screening
     at: datetime
     record: object
     shown: bool
@@ -432,8 +432,8 @@ class StudentFile:
 
 def student_file(actor, student_id: int) -> StudentFile:
     """The student's file as ``actor`` may read it: the profile (read audited) and one
-    timeline of every contact, case, school report and follow-up, each as far as the
-    access rules allow, each record shown audited as read."""
+    timeline of every contact, case, school report, follow-up and screening, each as far
+    as the access rules allow, each record shown audited as read."""
     student = open_record(actor, "student", student_id)
     entries: list[Entry] = []
     cases = db.scalars(select(Case).where(Case.student_id == student.id)
@@ -464,6 +464,10 @@ def student_file(actor, student_id: int) -> StudentFile:
             if readable_cases else ():
         entries.append(Entry("follow_up", follow_up.occurred_at, follow_up, True,
                              follow_up.case_id))
+    for result in db.scalars(select(ScreeningResult).where(
+            ScreeningResult.student_id == student.id).order_by(ScreeningResult.id)):
+        if can(actor, VIEW, result):  # scores: only those who read the school's screenings
+            entries.append(Entry("screening", result.created_at, result, True))
     for entry in entries:
         if entry.shown:
             audit.record_read(entry.record, part="student_file")

@@ -261,7 +261,8 @@ SPECIAL_GROUP_LABELS = {  # casework.models.SpecialGroup
     "low_income": _l("Family in financial difficulty"),
 }
 TIMELINE_LABELS = {"case": _l("Case"), "contact": _l("Hotline contact"),
-                   "school_report": _l("School report"), "follow_up": _l("Follow-up")}
+                   "school_report": _l("School report"), "follow_up": _l("Follow-up"),
+                   "screening": _l("Screening")}
 # the district (accounts.models: OrgKind, SchoolKind, HospitalKind, UnitKind)
 ORG_KIND_LABELS = {"hotline_centre": _l("Hotline centre"), "school": _l("School"),
                    "hospital": _l("Hospital")}

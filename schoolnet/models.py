@@ -204,6 +204,8 @@ class ScreeningResult(Base):
 
     campaign: Mapped[ScreeningCampaign] = relationship()
     student: Mapped[Student] = relationship()
+    # the warning it raised, if any
+    warning: Mapped[ScreeningWarning | None] = relationship(viewonly=True, uselist=False)
 
 
 class ScreeningWarning(Base):

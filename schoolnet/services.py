@@ -36,7 +36,7 @@ from crisisline.validation import name_problem
 from hotline.models import Presence
 from schoolnet.access import keeps_calendar, reach
 from schoolnet.models import (OPEN_STATUSES, KeyPeriod, KeyPeriodKind, ReportKind, ReportStatus,
-                              SchoolReport)
+                              SchoolReport, WatchListEntry)
 
 
 def local_today() -> date:
@@ -574,10 +574,9 @@ def start_due_periods(now: datetime | None = None) -> int:
     """Start the key periods whose first day has come (the school's date) and whose
     reviews were not created yet: each case of a student of the school in follow-up is
     due a key-period review within the policy's days (met by a follow-up contact); a case
-    with one pending gets no second. Returns how many periods started; the caller commits.
-
-    Students on the school's watch list are to be reviewed too once the watch list exists
-    (screening); only cases in follow-up are reviewed for now.
+    with one pending gets no second. Each student on the school's watch list whose next
+    review is later is due within those days too (an earlier review date stays). Returns
+    how many periods started; the caller commits.
     """
     now = now or utcnow()
     today = local_date(now)
@@ -595,6 +594,15 @@ def start_due_periods(now: datetime | None = None) -> int:
             if not deadlines.pending(case, "key_period_review"):
                 deadlines.schedule(case, "key_period_review", after=now)
                 reviewed.append(case.id)
+        review_by = today + timedelta(days=policy().key_period_review_days)
+        brought_forward = []
+        for entry in db.scalars(select(WatchListEntry).where(
+                WatchListEntry.school_id == period.school_id,
+                WatchListEntry.on_list_key.is_not(None),
+                WatchListEntry.next_review_on > review_by).order_by(WatchListEntry.id)):
+            entry.next_review_on = review_by
+            brought_forward.append(entry.id)
         audit.record("key_period.start", period, actor="system",
-                     changes={"reviews": {"new": reviewed}})
+                     changes={"reviews": {"new": reviewed},
+                              "watch_list_entry_ids": {"new": brought_forward}})
     return len(due)

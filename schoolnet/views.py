@@ -370,11 +370,15 @@ def _back_to_campaign(warning_id: int, warning):
 def watch_list_page():
     entries = watch_list.entries(current_user, form_id(request.args.get("school")))
     db.commit()  # the audited read
+    meets_for = {entry.school_id for entry in entries
+                 if is_psychology_centre(current_user, entry.school_id)}
     return render_template("schoolnet/watch_list.html", entries=entries,
                            today=services.local_today(),
                            decisions=[decision.value for decision in WatchDecision],
                            may_review={entry.id for entry in entries
-                                       if can(current_user, EDIT, entry)})
+                                       if can(current_user, EDIT, entry)},
+                           meeting_entries=[entry for entry in entries
+                                            if entry.school_id in meets_for])
 
 
 @blueprint.route("/school/watch-list/<int:entry_id>/reviews", methods=["POST"])
@@ -388,3 +392,28 @@ def review_entry(entry_id: int):
     if done is None:
         return watch_list_page(), 422  # refused: the page again, as typed
     return redirect(url_for("schoolnet.watch_list_page"))
+
+
+@blueprint.route("/school/review-meetings", methods=["POST"])
+@require_role(Role.REPORTER)
+def hold_meeting():
+    """A review meeting (研判会) from the watch list page: the students given a decision."""
+    form = request.form
+    held = save(lambda: watch_list.hold_meeting(
+        current_user, school_id=form_id(form.get("school_id")),
+        held_on=_form_date("held_on"), note=form.get("note", ""),
+        decisions=_meeting_decisions()), _l("Review meeting recorded."))
+    if held is None:
+        return watch_list_page(), 422  # refused: the page again, as typed
+    return redirect(url_for("schoolnet.watch_list_page"))
+
+
+def _meeting_decisions() -> list[dict]:
+    """The meeting form's decisions: each listed student given one."""
+    form = request.form
+    chosen = [form_id(raw) for raw in form.getlist("entry_id")]
+    return [{"entry_id": entry_id, "decision": form.get(f"decision-{entry_id}", ""),
+             "note": form.get(f"note-{entry_id}", ""),
+             "risk_level": form.get(f"risk_level-{entry_id}") or None,
+             "next_review_on": _form_date(f"next_review_on-{entry_id}")}
+            for entry_id in chosen if entry_id and form.get(f"decision-{entry_id}")]

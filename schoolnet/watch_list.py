@@ -182,7 +182,8 @@ def hold_meeting(actor: User, *, school_id: int | None, held_on: date | None, no
                  decisions: list[dict]) -> ReviewMeeting:
     """Record a review meeting (研判会) of a school's psychology centre and apply each of
     its decisions (``review``'s arguments with the ``entry_id``): all of them, or, if any
-    is refused, none (each refusal named by its place in the list)."""
+    is refused, none (each refusal named by its place in the list). A student the teacher
+    may not see refuses the whole meeting as such (404, audited)."""
     if school_id is None or not is_psychology_centre(actor, school_id):
         raise Forbidden(_l("the school's psychology centre holds its review meetings"))
     errors: dict = {}
@@ -198,24 +199,24 @@ def hold_meeting(actor: User, *, school_id: int | None, held_on: date | None, no
                             note=(note or "").strip())
     db.add(meeting)
     audit.record("review_meeting.create", meeting, changes=audit.diff(meeting))
-    seen = set()
-    for number, decision in enumerate(decisions, start=1):
+    seen, refused = set(), {}
+    for place, decision in enumerate(decisions):
         entry_id = decision.get("entry_id")
         try:
             if entry_id in seen:
                 raise InvalidInput({"entry_id": _l("the student is reviewed twice")})
             seen.add(entry_id)
-            entry = get_entry(actor, entry_id, EDIT)
-            if entry.school_id != school_id:
+            # a student the teacher may not see is refused as such (and audited), not
+            # folded into the meeting's problems
+            if get_entry(actor, entry_id, EDIT).school_id != school_id:
                 raise InvalidInput({"entry_id": _l("the student is not on this school's "
                                                    "watch list")})
             review(actor, entry_id, meeting=meeting, **{
                 key: value for key, value in decision.items() if key != "entry_id"})
-        except (InvalidInput, NotFound, Forbidden) as refused:
-            problems = refused.fields if isinstance(refused, InvalidInput) else {
-                "entry_id": refused.message}
-            errors.update({f"decisions.{number}.{name}": problem
-                           for name, problem in problems.items()})
+        except InvalidInput as problem:
+            refused[place] = problem.fields  # by place in the list, as marshmallow nests
+    if refused:
+        errors["decisions"] = refused
     if errors:
         raise InvalidInput(errors)
     db.flush()

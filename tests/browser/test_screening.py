@@ -88,3 +88,19 @@ def test_one_warning_goes_from_the_results_file_to_the_watch_list(open_page, tmp
     expect(entry).to_contain_text("班主任每周谈心一次")
     no_sideways_scroll(centre)
     screenshot(centre, "watch-list-360px")
+
+    meeting = centre.locator("ol.meeting > li").filter(has_text="王小明")
+    meeting.locator("select[name^=decision]").select_option("remove")
+    centre.get_by_role("button", name="保存研判会记录").click()  # removing needs the reason
+    expect(centre.locator("p.flash.error").first).to_contain_text("请说明移出清单的原因")
+    meeting = centre.locator("ol.meeting > li").filter(has_text="王小明")
+    expect(meeting.locator("select[name^=decision]")).to_have_value("remove")
+    meeting.locator("select[name^=decision]").select_option("keep")
+    meeting.locator("input[name^=next_review_on]").fill(
+        (date.today() + timedelta(days=30)).isoformat())
+    centre.get_by_role("button", name="保存研判会记录").click()
+    expect(centre.locator(".flash.success")).to_contain_text("研判会已记录")
+    expect(centre.locator("#watch-list > li").filter(has_text="王小明")).to_contain_text(
+        (date.today() + timedelta(days=30)).isoformat())
+    no_sideways_scroll(centre)
+    screenshot(centre, "review-meeting-360px")

@@ -354,3 +354,32 @@ def test_a_missed_review_alerts_the_case_owner_and_the_supervisors(api, client, 
         "missed_key_period_review"}
     login(client, "t_owner_counselor", PASSWORD)
     assert "重要时段回访已超时" in client.get("/console/counselor").get_data(as_text=True)
+
+
+def test_a_period_starting_brings_each_watch_list_review_within_the_review_days(
+        api, ctx, world, today):
+    from schoolnet.models import WatchListEntry
+    psych = world.users["psych_reporter"].id
+    with ctx() as db:
+        def on_list(number: str, school: str, review_in: int) -> int:
+            student = Student(school_id=world.orgs[school].id, student_number=number,
+                              name=f"学生{number}")
+            db.add(student)
+            db.flush()
+            entry = WatchListEntry(school_id=student.school_id, student_id=student.id,
+                                   risk_level=RiskLevel.MODERATE, owner_id=psych, plan="随访",
+                                   next_review_on=today + timedelta(days=review_in),
+                                   added_by_id=psych, on_list_key=f"student:{student.id}")
+            db.add(entry)
+            db.flush()
+            return entry.id
+        later, sooner, elsewhere = (on_list("WL-later", "S", 30), on_list("WL-soon", "S", 2),
+                                    on_list("WL-SB", "SB", 30))
+        db.commit()
+    new_period(api, today, today + timedelta(days=6), "期中考试前后", "exams")
+    assert sweep(ctx) == 1
+    with ctx() as db:
+        dates = {entry_id: db.get(WatchListEntry, entry_id).next_review_on
+                 for entry_id in (later, sooner, elsewhere)}
+    assert dates == {later: today + timedelta(days=7), sooner: today + timedelta(days=2),
+                     elsewhere: today + timedelta(days=30)}

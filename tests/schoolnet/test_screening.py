@@ -312,3 +312,20 @@ def test_the_command_line_imports_a_campaigns_results_all_or_nothing(
             ScreeningResult.__table__)).scalar_one() == 3
     missing = crisisline("import", "screening", str(good), check=False)
     assert missing.returncode != 0 and "--campaign" in missing.stderr
+
+
+def test_the_student_file_shows_screenings_to_those_who_may_see_them(
+        api, app, world, network, ctx):
+    from tests.conftest import login
+    warned(api, world, network, ctx)
+    for name, sees in (("t_counselor", True), ("t_supervisor", True), ("t_admin", False),
+                       ("t_outsider_counselor", None)):
+        client = app.test_client()
+        login(client, name)
+        page = client.get(f"/students/{network.student_c1}")
+        if sees is None:  # another centre's: the file itself is not theirs
+            assert page.status_code in (403, 404), name
+            continue
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200, name
+        assert ("2026级新生心理普测" in html and "总分 15" in html) is sees, name

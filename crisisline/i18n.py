@@ -41,6 +41,7 @@ FIELD_LABELS = {
     "held_on": _l("Meeting date"), "decisions": _l("Decisions"),
     "entry_id": _l("Student on the watch list"), "total": _l("Total score"),
     "campaign_id": _l("Screening campaign"), "dry_run": _l("Check only"),
+    "raise_to": _l("Raise to"), "review_note": _l("What the review found"),
     **{f"item{number}": _l("Item %(number)d", number=number) for number in range(1, 10)},
     # the school network's routine reports: 班级心理基本情况
     "study": _l("Study"), "life": _l("Daily life"),

@@ -14,10 +14,11 @@ duplicate); never the hotline contacts.
 Screening (心理普测) is confidential: a campaign, its scores, interview notes, assessments and
 the watch list (动态清单) are read by the school's psychology centre (the whole school) and by
 the student's 班主任 and 辅导员 (their reach), never by class committee members, dormitory
-officers or department heads; at the centre that serves the school by its counselors (who
-assess second warnings) and supervisors, never its volunteers. The 班主任/辅导员 interview a
-warned student and review the watch-list students they reach; the psychology centre runs
-campaigns and review meetings and does all of it for the whole school.
+officers or department heads; at the centre that serves the school by its supervisors, and
+by its counselors only the second warnings they assess; never by its volunteers. The
+班主任/辅导员 interview a warned student and review the watch-list students they reach;
+the psychology centre runs campaigns and review meetings and does all of it for the whole
+school.
 
 Every reporter of a school reads its key periods (重要时段), which its psychology centre
 teachers (学校心理中心教师, of the whole school) keep; the supervisors of the centre that
@@ -317,29 +318,55 @@ def _school_students(user: User):
     return None if covering is None else select(Student.id).where(covering.students())
 
 
+def _served_students(user: User):
+    return select(Student.id).where(Student.school_id.in_(schools_served_by(user.centre_ids)))
+
+
 for _model in (ScreeningResult, ScreeningWarning, WatchListEntry):
-    # a result's scores, a warning's interview and assessment, a watch-list entry's plan
+    # a result's scores, a warning's interview and assessment, a watch-list entry's plan:
+    # the school's readers, and the supervisors of the centre that serves it
     rule(_model, (VIEW,), Role.REPORTER)(
         lambda user, record: _reads_student(user, record.student))
-    rule(_model, (VIEW,), Role.COUNSELOR, Role.SUPERVISOR)(
+    rule(_model, (VIEW,), Role.SUPERVISOR)(
         lambda user, record: _served_school(user, record.student.school_id))
     scope(_model, Role.REPORTER)(
         lambda user, model=_model: false() if (ids := _school_students(user)) is None
         else model.student_id.in_(ids))
-    scope(_model, Role.COUNSELOR, Role.SUPERVISOR)(
-        lambda user, model=_model: model.student_id.in_(select(Student.id).where(
-            Student.school_id.in_(schools_served_by(user.centre_ids)))))
+    scope(_model, Role.SUPERVISOR)(
+        lambda user, model=_model: model.student_id.in_(_served_students(user)))
+
+# the centre's counselors assess second warnings: they read those (and their scores), not the
+# first warnings a teacher has yet to talk through, nor the school's watch list
+ASSESSED = ("second_warning", "graded")
+
+
+@rule(ScreeningWarning, (VIEW, EDIT), Role.COUNSELOR)
+def _counselor_assesses(user: User, warning: ScreeningWarning) -> bool:
+    return warning.state in ASSESSED and _served_school(user, warning.student.school_id)
+
+
+@rule(ScreeningResult, (VIEW,), Role.COUNSELOR)
+def _counselor_reads_assessed_result(user: User, result: ScreeningResult) -> bool:
+    return result.warning is not None and _counselor_assesses(user, result.warning)
+
+
+@scope(ScreeningWarning, Role.COUNSELOR)
+def _counselor_warnings(user: User):
+    return ScreeningWarning.state.in_(ASSESSED) & ScreeningWarning.student_id.in_(
+        _served_students(user))
+
+
+@scope(ScreeningResult, Role.COUNSELOR)
+def _counselor_results(user: User):
+    return ScreeningResult.id.in_(select(ScreeningWarning.result_id).where(
+        ScreeningWarning.state.in_(ASSESSED), ScreeningWarning.student_id.in_(
+            _served_students(user))))
 
 
 @rule(ScreeningWarning, (EDIT,), Role.REPORTER)
 def _teacher_works_warning(user: User, warning: ScreeningWarning) -> bool:
     """The student's 班主任/辅导员 interview; the psychology centre interviews and assesses."""
     return _reads_student(user, warning.student)
-
-
-@rule(ScreeningWarning, (EDIT,), Role.COUNSELOR)
-def _centre_counselor_assesses(user: User, warning: ScreeningWarning) -> bool:
-    return _served_school(user, warning.student.school_id)
 
 
 @rule(WatchListEntry, (EDIT,), Role.REPORTER)

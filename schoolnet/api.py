@@ -2,10 +2,7 @@
 schools' key periods; screening campaigns, their warnings, and the watch list."""
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint
@@ -18,8 +15,9 @@ from crisisline.access.rules import VIEW, can, visible
 from crisisline.access.services import open_record
 from crisisline.database import db
 from crisisline.errors import InvalidInput
-from crisisline.imports import ImportRefused
+from crisisline.imports import ImportRefused, kept_upload
 from schoolnet import routine, screening, services, watch_list
+from schoolnet.views import bounded_size
 from schoolnet.models import ReportStatus, RoutineKind, RoutineReport, SchoolReport
 from schoolnet.schemas import (AssessmentIn, CampaignIn, CampaignOut, FunnelOut, InterviewIn,
                                MeetingIn, MeetingOut, ResultsIn, ResultsOut, ReviewIn,
@@ -31,6 +29,9 @@ from schoolnet.schemas import (AssessmentIn, CampaignIn, CampaignOut, FunnelOut,
 
 blueprint = Blueprint("schoolnet_api", __name__, url_prefix="/api",
                       description="Reports from the school network, and their handling")
+
+
+blueprint.before_request(bounded_size)
 
 
 @blueprint.route("/school-reports", methods=["POST"])
@@ -211,9 +212,6 @@ def remove_key_period(period_id: int):
 
 # -- screening campaigns and the watch list ---------------------------------------------------
 
-MAX_RESULTS_BYTES = 16 * 1024 * 1024  # a whole school's results are well under 1 MB
-
-
 @blueprint.route("/screening-campaigns", methods=["POST"])
 @blueprint.arguments(CampaignIn)
 @blueprint.response(201, CampaignOut)
@@ -247,17 +245,11 @@ def import_results(data, campaign_id: int):
     """Import the results from a CSV (UTF-8 or GBK) or XLSX file (the multipart field
     ``file``): 学号 and 总分 (PHQ-9: and 第9题), or the items 第1题…. All rows or none: a
     refusal lists each problem by row and column."""
-    if request.content_length and request.content_length > MAX_RESULTS_BYTES:
-        raise InvalidInput({"file": _l("the file is too large")})
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise InvalidInput({"file": _l("attach the file (the multipart form field “file”)")})
-    folder = Path(current_app.instance_path) / "imports"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".upload") as kept:
-        upload.save(kept)
-        kept.flush()
-        report = screening.import_results(current_user, campaign_id, kept.name,
+    with kept_upload(upload) as path:
+        report = screening.import_results(current_user, campaign_id, path,
                                           filename=upload.filename, dry_run=data["dry_run"])
     if not report.ok:
         raise ImportRefused(report)

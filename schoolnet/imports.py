@@ -91,6 +91,8 @@ class ScreeningRows(RowSchema):
             if self_harm is None and _item(scale.self_harm_item) not in problems:
                 problems[_item(scale.self_harm_item)] = _l(
                     "required: the answer to the self-harm item")
+            elif self_harm is not None and total is not None and total < self_harm:
+                problems["total"] = _l("the total is less than the self-harm item's answer")
         if problems:
             raise RowInvalid(problems)
         return {"student_id": student_id, "total": total,

@@ -275,7 +275,7 @@ class WatchListEntry(Base):
     on_list_key: Mapped[str | None] = mapped_column(String(40), unique=True)
     removed_at: Mapped[datetime | None]
     removed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    removed_reason: Mapped[str | None] = mapped_column(Text)
+    removed_reason: Mapped[str | None] = mapped_column(Text, info={"sensitive": True})
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))  # raised to a case
     # the review date for which the owner, then the psychology centre, were told it was
     # missed (once each)

@@ -142,7 +142,8 @@ def import_results(actor: User | None, campaign_id: int, path, *, filename: str 
     any has a problem, none. ``actor`` None: the operator's command line."""
     if actor is not None:
         get_campaign(actor, campaign_id, EDIT)
-    elif db.get(ScreeningCampaign, campaign_id) is None:
+    # two imports of one campaign at once queue here: the second finds the first's results
+    if db.get(ScreeningCampaign, campaign_id, with_for_update=True) is None:
         raise NotFound(_l("%(record)s %(id)s does not exist",
                           record=RECORD_LABELS["screening_campaign"], id=campaign_id))
     return import_file("screening", path, filename=filename, dry_run=dry_run, actor=actor,
@@ -290,6 +291,9 @@ def assess(actor: User, warning_id: int, *, risk_level: str, plan: str,
     if warning.state == "awaiting_interview":
         raise Conflict(_l("a scale never grades a student alone: record the one-to-one "
                           "interview first"), state=warning.state)
+    if warning.state == "cleared":
+        raise Conflict(_l("the interview cleared this warning: there is nothing to assess"),
+                       state=warning.state)
     errors = {}
     levels = {level.value for level in CASE_LEVELS + WATCH_LEVELS}
     if risk_level not in levels:
@@ -309,6 +313,7 @@ def assess(actor: User, warning_id: int, *, risk_level: str, plan: str,
                                risk_level=level, summary=_case_summary(warning),
                                joined=alerts.SCREENING_CASE)
         warning.case_id = case.id
+        watch_list.leave_for_case(actor, warning.student, case, _case_summary(warning))
     else:
         owner = owner_id if owner_id is not None else warning.interviewed_by_id
         watch_list.put_on_list(actor, warning.student, risk_level=level, plan=plan,
@@ -350,10 +355,18 @@ def alert_overdue_interviews(now: datetime | None = None) -> int:
 
 # -- the funnel --------------------------------------------------------------------------------
 
+def sees_funnel(actor: User, campaign: ScreeningCampaign) -> bool:
+    """The whole campaign's numbers are for its psychology centre and the serving centre's
+    staff: in a small school, a count graded imminent can name a student to a teacher."""
+    return actor.role in (Role.COUNSELOR, Role.SUPERVISOR) or can(actor, EDIT, campaign)
+
+
 def funnel(actor: User, campaign_id: int) -> dict:
     """The campaign as numbers: screened → warned (urgent) → interviewed (cleared) → second
     warnings → graded, by level → cases. Counts only, of the whole campaign."""
     campaign = get_campaign(actor, campaign_id)
+    if not sees_funnel(actor, campaign):
+        raise Forbidden(_l("the campaign's numbers are for the school's psychology centre"))
     screened = db.scalar(select(func.count()).select_from(ScreeningResult).where(
         ScreeningResult.campaign_id == campaign.id))
     of_campaign = ScreeningWarning.campaign_id == campaign.id

@@ -217,9 +217,11 @@ def refer_to_centre(actor: User, student: Student, *, source: CaseSource,
     """A crisis case for a student the school network found at risk: the student's open
     case if there is one (一生一案: its owner, or else the centre's supervisors, are alerted
     with the ``joined`` kind, ``about`` naming the school's record), else a new case at the
-    centre that serves the school, for its on-duty team. Opened by a centre worker it is
-    theirs as ``casework.open_case`` makes it; opened by the school (a screening graded
-    high), the centre's first responders are alerted at once."""
+    centre that serves the school, for its on-duty team (a counselor opening it owns it);
+    opened by the school (a screening graded high), the centre's first responders are
+    alerted at once."""
+    # two referrals of one student at once queue here: the second joins the first's case
+    db.scalar(select(Student.id).where(Student.id == student.id).with_for_update())
     case = casework.open_case_of(student.id)
     if case is not None:
         owner = db.get(User, case.owner_id) if case.owner_id else None
@@ -227,17 +229,16 @@ def refer_to_centre(actor: User, student: Student, *, source: CaseSource,
             deadlines.centre_supervisors(case.centre_id)
         alerts.raise_alerts(joined, recipients, case_id=case.id, **about)
         return case
-    if actor.role != Role.REPORTER:
-        return casework.open_case(actor, source=source.value, risk_level=risk_level.value,
-                                  summary=summary, student_id=student.id)
     centre_id = school_centre_id(student.school_id)
     if centre_id is None:
         raise Conflict(_l("no hotline centre serves this school yet: call the centre, and "
                           "ask the district to name the centre that serves the school"))
     case = casework.start_case(actor, centre_id, source=source, risk_level=risk_level,
-                               summary=summary, student=student)
-    alerts.raise_alerts(alerts.SCREENING_CASE, _first_responders(student.school_id),
-                        case_id=case.id)
+                               summary=summary, student=student,
+                               owner=actor if actor.role == Role.COUNSELOR else None)
+    if actor.role == Role.REPORTER:
+        alerts.raise_alerts(alerts.SCREENING_CASE, _first_responders(student.school_id),
+                            case_id=case.id)
     return case
 
 

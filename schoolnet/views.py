@@ -4,12 +4,9 @@ warnings, interviews, assessments, the funnel) and its watch list; the consoles 
 open reports (``_open_reports.html``)."""
 from __future__ import annotations
 
-import tempfile
 from datetime import date
-from pathlib import Path
 
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -24,7 +21,7 @@ from crisisline.accounts.models import Organisation, Role
 from crisisline.accounts.security import require_role
 from crisisline.database import db
 from crisisline.errors import InvalidInput
-from crisisline.imports import UnreadableFile
+from crisisline.imports import UnreadableFile, kept_upload
 from crisisline.messages import problem_line, shown
 from crisisline.pages import form_id, save
 from crisisline.validation import EARLIEST_YEAR, LATEST_YEAR
@@ -34,6 +31,17 @@ from schoolnet.models import (Instrument, KeyPeriodKind, RoutineKind, SchoolRepo
                               WatchDecision)
 
 blueprint = Blueprint("schoolnet", __name__, template_folder="templates")
+# a school's screening results are well under 1 MB; nothing the school network sends is more
+MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+
+
+@blueprint.before_request
+def bounded_size():
+    """Refuse a body that is too large before anything reads it (a chunked one, while it is
+    read)."""
+    request.max_content_length = MAX_UPLOAD_BYTES
+    if request.content_length is not None and request.content_length > MAX_UPLOAD_BYTES:
+        abort(413)
 
 
 @blueprint.route("/school")
@@ -153,7 +161,10 @@ def routine_report(kind: str):
 
 def _form_date(field: str) -> date | None:
     """A date chosen in the form (None when none was), or a refusal naming the field."""
-    raw = request.form.get(field, "")
+    return _date(request.form.get(field, ""), field)
+
+
+def _date(raw: str, field: str) -> date | None:
     try:
         return date.fromisoformat(raw) if raw else None
     except ValueError:
@@ -287,7 +298,8 @@ def campaign_page(campaign_id: int, problems=()):
     db.commit()  # the audited read
     return render_template(
         "schoolnet/campaign.html", campaign=campaign, warnings=warnings,
-        funnel=screening.funnel(current_user, campaign.id), problems=problems,
+        funnel=screening.funnel(current_user, campaign.id)
+        if screening.sees_funnel(current_user, campaign) else None, problems=problems,
         may_import=can(current_user, EDIT, campaign),
         may_interview=screening.may_interview(current_user),
         may_assess=screening.may_assess(current_user),
@@ -310,13 +322,9 @@ def import_results(campaign_id: int):
     if upload is None or not upload.filename:
         return campaign_page(campaign_id, problems=[
             problem_line("file", _l("choose a CSV or XLSX file"))])
-    folder = Path(current_app.instance_path) / "imports"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".upload") as kept:
-        upload.save(kept)
-        kept.flush()
+    with kept_upload(upload) as path:
         try:
-            report = screening.import_results(current_user, campaign_id, kept.name,
+            report = screening.import_results(current_user, campaign_id, path,
                                               filename=upload.filename)
         except UnreadableFile as unreadable:
             db.rollback()
@@ -409,11 +417,10 @@ def hold_meeting():
 
 
 def _meeting_decisions() -> list[dict]:
-    """The meeting form's decisions: each listed student given one."""
+    """The meeting form's decisions: a row per listed student, those given one."""
     form = request.form
-    chosen = [form_id(raw) for raw in form.getlist("entry_id")]
-    return [{"entry_id": entry_id, "decision": form.get(f"decision-{entry_id}", ""),
-             "note": form.get(f"note-{entry_id}", ""),
-             "risk_level": form.get(f"risk_level-{entry_id}") or None,
-             "next_review_on": _form_date(f"next_review_on-{entry_id}")}
-            for entry_id in chosen if entry_id and form.get(f"decision-{entry_id}")]
+    rows = zip(form.getlist("entry_id"), form.getlist("decision"), form.getlist("raise_to"),
+               form.getlist("next_review_on"), form.getlist("review_note"))
+    return [{"entry_id": form_id(entry_id), "decision": decision, "note": note,
+             "risk_level": raise_to or None, "next_review_on": _date(day, "next_review_on")}
+            for entry_id, decision, raise_to, day, note in rows if decision]

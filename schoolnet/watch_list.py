@@ -162,20 +162,33 @@ def review(actor: User, entry_id: int, *, decision: str, note: str = "",
                       note=note)
     db.add(row)
     entry.risk_level = level
-    if leaves:
-        reason = note
-        if level not in ON_LIST:
-            case = refer_to_centre(actor, entry.student, source=CaseSource.SCREENING,
-                                   risk_level=level, summary=note,
-                                   joined=alerts.SCREENING_CASE)
-            entry.case_id = case.id
-            reason = note or str(_l("raised to a crisis case"))
-        entry.on_list_key, entry.removed_at = None, utcnow()
-        entry.removed_by_id, entry.removed_reason = actor.id, reason
+    if leaves and level not in ON_LIST:
+        case = refer_to_centre(actor, entry.student, source=CaseSource.SCREENING,
+                               risk_level=level, summary=note, joined=alerts.SCREENING_CASE)
+        _leave(actor, entry, note or str(_l("raised to a crisis case")), case_id=case.id)
+    elif leaves:
+        _leave(actor, entry, note)
     else:
         entry.next_review_on = next_review_on
     audit.record(f"watch_list_entry.{choice.value}", entry, changes=audit.diff(entry))
     return row
+
+
+def leave_for_case(actor: User, student: Student, case, reason: str) -> None:
+    """A student on the watch list now has a crisis case: they leave the list for it."""
+    entry = db.scalar(select(WatchListEntry).where(
+        WatchListEntry.on_list_key == f"student:{student.id}").with_for_update())
+    if entry is not None:
+        _leave(actor, entry, reason, case_id=case.id)
+        audit.record("watch_list_entry.remove", entry, changes=audit.diff(entry))
+
+
+def _leave(actor: User, entry: WatchListEntry, reason: str, *, case_id: int | None = None
+           ) -> None:
+    entry.on_list_key, entry.removed_at = None, utcnow()
+    entry.removed_by_id, entry.removed_reason = actor.id, reason
+    if case_id is not None:
+        entry.case_id = case_id
 
 
 def hold_meeting(actor: User, *, school_id: int | None, held_on: date | None, note: str = "",
@@ -236,7 +249,10 @@ def alert_overdue_reviews(now: datetime | None = None) -> int:
     for entry in late:
         if entry.owner_alerted_for != entry.next_review_on:
             entry.owner_alerted_for = entry.next_review_on
-            alerts.raise_alerts(alerts.WATCH_REVIEW_OVERDUE, [entry.owner],
+            # an owner who has left (disabled): the psychology centre hears of it instead
+            alerts.raise_alerts(alerts.WATCH_REVIEW_OVERDUE,
+                                [entry.owner] if entry.owner.is_active
+                                else psychology_centre_of(entry.school_id),
                                 watch_entry_id=entry.id)
             audit.record("watch_list_entry.overdue", entry, actor="system")
             told += 1

@@ -82,7 +82,7 @@ def ids(world, ctx):
             "code": world.orgs["A"].code, "unit_id": 1, "team_id": 1,
             "username": world.users["counselor"].username,
             "user_id": world.users["volunteer"].id, "report_id": r["report"].id,
-            "period_id": r["key_period"].id}
+            "period_id": r["key_period"].id, "campaign_id": 1, "warning_id": 1, "entry_id": 1}
 
 
 def _operations(spec: dict, ids: dict):
@@ -244,6 +244,7 @@ def every_form_on_show(world, ctx):
         committee.reporter_identity = ReporterIdentity.CLASS_COMMITTEE
         committee.memberships[0].unit_id = class_unit.id
         world.team_id = db.scalar(select(Team.id).where(Team.centre_id == world.orgs["A"].id))
+        world.campaign_id = _screening(world, class_unit)
         db.add(BreakGlassGrant(user_id=u["counselor"].id, object_type="case",  # shut
                                object_id=r["transfer_case"].id, reason="学生有生命危险需要立即查看",
                                expires_at=utcnow(), reviewed_by_id=u["supervisor"].id,
@@ -251,6 +252,35 @@ def every_form_on_show(world, ctx):
                                review_note="没有理由"))
         db.commit()
     return world
+
+
+def _screening(world, class_unit) -> int:
+    """A campaign of school S with a warning to interview and one to assess, and a student on
+    the watch list (the screening pages' forms); the psychology centre sees them all."""
+    from casework.models import RiskLevel, Student
+    from crisisline.database import db
+    from schoolnet.models import (Instrument, ScreeningCampaign, ScreeningResult,
+                                  ScreeningWarning, WatchListEntry)
+    psych = world.users["psych_reporter"].id
+    campaign = ScreeningCampaign(school_id=world.orgs["S"].id, name="普测",
+                                 instrument=Instrument.PHQ9, started_on=utcnow().date(),
+                                 created_by_id=psych)
+    db.add(campaign)
+    for number, state in enumerate(("awaiting_interview", "second_warning")):
+        student = Student(school_id=world.orgs["S"].id, student_number=f"V{number}",
+                          name=f"学生{number}", class_unit_id=class_unit.id)
+        result = ScreeningResult(campaign=campaign, student=student, total=15,
+                                 self_harm_item=0)
+        db.add(ScreeningWarning(campaign=campaign, result=result, student=student,
+                                school_id=student.school_id, urgent=False,
+                                due_at=utcnow() + timedelta(days=7), state=state))
+    db.flush()
+    db.add(WatchListEntry(school_id=world.orgs["S"].id, student=student,
+                          risk_level=RiskLevel.MODERATE, owner_id=psych, plan="每周谈心",
+                          next_review_on=utcnow().date() + timedelta(days=30),
+                          added_by_id=psych, on_list_key=f"student:{student.id}"))
+    db.flush()
+    return campaign.id
 
 
 def _pages(world) -> list[tuple[str | None, str]]:
@@ -272,7 +302,10 @@ def _pages(world) -> list[tuple[str | None, str]]:
              ("counselor", f"/students/{r['student'].id}/edit"),
              ("counselor", f"/school-reports/{r['report'].id}"),
              ("other_reporter", "/school/routine/weekly_class"),
-             ("psych_reporter", "/school/key-periods")]
+             ("psych_reporter", "/school/key-periods"),
+             ("psych_reporter", "/school/screening"),
+             ("psych_reporter", f"/school/screening/{world.campaign_id}"),
+             ("psych_reporter", "/school/watch-list")]
     o = world.orgs
     pages += [("admin", f"/admin/district/{kinds}/new")
               for kinds in ("centres", "schools", "hospitals")]

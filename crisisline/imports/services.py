@@ -16,6 +16,8 @@ each import (who, which file, the counts), beside the entries of each change.
 from __future__ import annotations
 
 import codecs
+import tempfile
+from contextlib import contextmanager
 from collections import Counter
 from abc import ABC, abstractmethod
 import csv
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from charset_normalizer import from_bytes
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from crisisline import audit
@@ -163,6 +166,18 @@ class UnreadableFile(InvalidInput):
 
     def __init__(self, message):
         super().__init__({"file": message}, message)
+
+
+@contextmanager
+def kept_upload(upload) -> Iterator[Path]:
+    """An uploaded file (werkzeug's ``FileStorage``), saved under a random name in the
+    instance folder for the length of the block, then removed."""
+    folder = Path(current_app.instance_path) / "imports"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".upload") as kept:
+        upload.save(kept)
+        kept.flush()
+        yield Path(kept.name)
 
 
 def import_file(kind: str, path: str | Path, *, filename: str | None = None,

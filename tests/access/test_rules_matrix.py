@@ -30,8 +30,9 @@ BOTH = (VIEW, EDIT)
 SCREENING = ("campaign", "result", "warning", "watch_entry")
 A_CENTRE_READS = {"campaign": (VIEW,), "result": (VIEW,), "warning": (VIEW,),
                   "watch_entry": (VIEW,)}
-# the centre's counselors assess second warnings; its supervisors read the meetings too
-A_COUNSELOR = {**A_CENTRE_READS, "warning": BOTH}
+# the centre's counselors assess second warnings (and read their scores), not the watch
+# list; its supervisors read the meetings too
+A_COUNSELOR = {"campaign": (VIEW,), "result": (VIEW,), "warning": BOTH}
 B_COUNSELOR = {f"{name}_b": actions for name, actions in A_COUNSELOR.items()}
 A_SUPERVISOR = {**A_CENTRE_READS, "meeting": (VIEW,)}
 B_SUPERVISOR = {f"{name}_b": actions for name, actions in A_SUPERVISOR.items()}

@@ -316,10 +316,11 @@ def test_a_student_off_the_list_is_never_alerted(api, world, network, ctx):
 def test_only_the_students_teachers_and_the_centre_see_the_watch_list(
         api, world, network, ctx):
     entry_id = on_list(api, world, network, ctx)
-    for name in ("c1_committee", "r_dorm", "volunteer", "c2_committee", "d_head"):
-        assert api(name).get("/api/watch-list").json == [], name
-    for name in ("c1_head", "d_counsellor", "centre", "psych_reporter", "supervisor",
+    # the centre's counselors assess second warnings; the school's list is not theirs
+    for name in ("c1_committee", "r_dorm", "volunteer", "c2_committee", "d_head",
                  "counselor"):
+        assert api(name).get("/api/watch-list").json == [], name
+    for name in ("c1_head", "d_counsellor", "centre", "psych_reporter", "supervisor"):
         assert [e["student"]["id"] for e in api(name).get("/api/watch-list").json] == [
             network.student_c1], name
     assert api("outsider_counselor").get("/api/watch-list").json == []
@@ -357,3 +358,18 @@ def test_an_interviewed_warning_is_never_overdue(api, world, network, ctx):
     with ctx() as db:
         assert screening.alert_overdue_interviews() == 0
         db.commit()
+
+
+def test_a_missed_review_of_an_owner_who_has_left_goes_to_the_psychology_centre(
+        api, world, network, ctx):
+    entry_id = on_list(api, world, network, ctx)
+    with ctx() as db:
+        entry = db.get(WatchListEntry, entry_id)
+        entry.next_review_on = local_today() - timedelta(days=1)
+        entry.owner.disabled_at = utcnow()
+        db.commit()
+    sweep(ctx, utcnow())
+    with ctx() as db:
+        told = {alert.recipient.username for alert in db.scalars(select(Alert).where(
+            Alert.kind == "watch_review_overdue"))}
+    assert told == {"t_centre", "t_psych_reporter"}

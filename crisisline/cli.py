@@ -491,7 +491,10 @@ def run_server(app: Flask, host: str, port: int) -> None:
     from werkzeug.serving import BaseWSGIServer
 
     from crisisline.extensions import socketio
+    from hotline import triage_model
     BaseWSGIServer.request_queue_size = LISTEN_BACKLOG
+    # the triage model takes a few seconds to load: not on the first text's webhook
+    threading.Thread(target=triage_model.warm, name="warm-triage", daemon=True).start()
     socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True,
                  use_reloader=False, log_output=False)
 

@@ -158,13 +158,12 @@ def take_in_message(contact: Contact, body: str, *, actor: str,
     priority, never lower them. The person handling it hears of it at once."""
     message = ContactMessage(contact=contact, inbound=True, body=body, twilio_sid=twilio_sid)
     db.add(message)
-    assessment = triage.assess(body)
-    message.triage = {"level": assessment.level, "score": assessment.score,
-                      "matches": assessment.explain()}  # shown on the contact page
-    risk = triage.raised(contact.risk_level.value, assessment)
+    judged = triage.judge(body)
+    message.triage = judged.explain()  # shown on the contact page
+    risk = triage.raised(contact.risk_level.value, judged)
     if risk != contact.risk_level.value:
         contact.risk_level = RiskLevel(risk)
-        if assessment.raises_priority:
+        if judged.raises_priority:
             contact.priority = max(contact.priority, Priority.IMMINENT if risk == "imminent"
                                    else Priority.HIGH)
     db.flush()
@@ -172,7 +171,9 @@ def take_in_message(contact: Contact, body: str, *, actor: str,
     audit.record(action, contact, actor=actor, changes={
         "message_id": {"new": message.id},
         "risk_level": {"new": contact.risk_level.value}, "priority": {"new": contact.priority},
-        "triage": {"new": assessment.explain()}})
+        "triage": {"new": judged.lexicon.explain()},
+        "model": {"new": {"level": judged.model.level,
+                          "probability": round(judged.model.probability, 3)}}})
     if contact.handled_by_id is not None:
         emit_after_commit("contact.updated", {"contact_id": contact.id, "message_id": message.id},
                           room=user_room(contact.handled_by_id))

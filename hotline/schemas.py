@@ -19,6 +19,11 @@ class ContactOut(ma.Schema):
     screened_risk = ma.fields.Function(
         lambda contact: contact.screened_risk.value if contact.screened_risk else None)
     categories = ma.fields.List(ma.fields.String())
+    # why triage judged each inbound text or chat message as it did: the lexicon's words
+    # with their weights, the model's probability and the labelled examples nearest it
+    triage = ma.fields.Function(lambda contact: [
+        {"message_id": message.id, **message.triage} for message in contact.messages
+        if message.inbound and message.triage])
     summary = ma.fields.String()
     wrap_up_code = ma.fields.String(allow_none=True)
     created_at = ma.fields.DateTime()
@@ -36,6 +41,7 @@ class MessageOut(ma.Schema):
     body = ma.fields.String()
     sent_by_id = ma.fields.Integer(allow_none=True)
     delivery = ma.fields.String(allow_none=True)
+    triage = ma.fields.Dict(allow_none=True)
     created_at = ma.fields.DateTime()
 
 

@@ -64,6 +64,13 @@ def risk_words(contact: Contact) -> list[tuple[dict, ContactMessage]]:
             if message.inbound and message.triage for match in message.triage["matches"]]
 
 
+def second_opinions(contact: Contact) -> list[tuple[dict, ContactMessage]]:
+    """The learned model's opinion of each inbound message that has one, with the message:
+    its level, probability and the labelled examples nearest the message."""
+    return [(message.triage["model"], message) for message in contact.messages
+            if message.inbound and message.triage and message.triage.get("model")]
+
+
 def escalate(actor, contact_id: int, summary: str = "", *,
              student_id: int | None = None) -> Case:
     """A high-risk contact becomes a crisis case in ``reported`` for the on-duty team, about

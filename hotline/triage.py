@@ -10,7 +10,8 @@ question about a novel, a lesson or history; being on a roof to dry the laundry.
 match is set aside and the assessment says which and why; the lexicon gives no such escape
 to a first-person statement (想自杀, "kill myself") or to a danger sign (climbing a railing).
 A message's level is the highest level among its matches, and every match is returned with
-its weight so a counselor can see why.
+its weight so a counselor can see why. Beside it, a learned model gives a second opinion
+(``judge``): it can raise a message to high or imminent, never lower it.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+
+from hotline.triage_model import Opinion, opinion
 
 LEVELS = ("none", "low", "moderate", "high", "imminent")
 # Punctuation ends a clause, and so does a line break or a space after a Chinese character:
@@ -155,6 +158,36 @@ def _negated(text: str, start: int, lexicon: _Lexicon) -> bool:
     return bool(lexicon.negation.search(clause))
 
 
-def raised(current: str, assessment: Assessment) -> str:
+@dataclass(frozen=True)
+class Judgement:
+    """A message's triage: the lexicon's assessment and the learned model's second opinion
+    (``hotline.triage_model``); its level is the higher of the two."""
+
+    lexicon: Assessment
+    model: Opinion
+
+    @property
+    def level(self) -> str:
+        return max(self.lexicon.level, self.model.level, key=LEVELS.index)
+
+    @property
+    def raises_priority(self) -> bool:
+        return self.level in PRIORITY_RAISING
+
+    def explain(self) -> dict:
+        """What the contact page shows: the level, the lexicon's words with their weights,
+        the model's probability and the labelled examples nearest the message."""
+        return {"level": self.level, "score": self.lexicon.score,
+                "matches": self.lexicon.explain(), "model": self.model.explain()}
+
+
+def judge(text: str) -> Judgement:
+    """The lexicon's assessment of a message, with the model's second opinion (which needs
+    less to raise a message in which the lexicon found thoughts of death)."""
+    lexicon = assess(text)
+    return Judgement(lexicon, opinion(text, ideation=lexicon.level == "moderate"))
+
+
+def raised(current: str, judged: Assessment | Judgement) -> str:
     """The contact's risk after a message: triage can raise it, never lower it."""
-    return max(current, assessment.level, key=LEVELS.index)
+    return max(current, judged.level, key=LEVELS.index)

@@ -232,6 +232,7 @@ def contact_page(record_id: int):
     return render_template("hotline/contact.html", contact=contact,
                            record=ContactOut().dump(contact), questions=cssrs.QUESTIONS,
                            risk_words=services.risk_words(contact),
+                           second_opinions=services.second_opinions(contact),
                            may_act=can(current_user, EDIT, contact),
                            categories=services.CATEGORIES, wrap_up_codes=services.WRAP_UP_CODES)
 

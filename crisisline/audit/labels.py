@@ -169,6 +169,7 @@ CHANGE_LABELS = {
     "object_type": _l("Record type"), "object_id": _l("Record number"),
     "review_outcome": _l("Review outcome"), "delivery": _l("Delivery"),
     "message_id": _l("Message"), "triage": _l("Triage"), "filters": _l("Filters"),
+    "model": _l("The model's second opinion"),
     "rows": _l("Rows"), "entries": _l("Entries"), "key_id": _l("Key"),
     "case_ids": _l("Cases"), "channel": _l("Channel"), "session": _l("Sign-in session"),
     "supervisors": _l("Supervisors alerted"), "organisations": _l("Organisations"),

@@ -152,3 +152,20 @@ def test_a_chat_in_ordinary_words_moves_up_the_queue(app, ctx, world):
     student = app.test_client()
     start_chat(student, ORDINARY_WORDS)
     assert raised_by_the_model(ctx, conversation_of(student))
+
+
+def test_the_contact_page_and_api_say_why_the_model_raised_it(app, client, ctx, twilio, api):
+    from tests.conftest import login
+    from tests.hotline.test_twilio_webhooks import signed, sms_params
+    signed(app, client, "/twilio/sms/incoming", sms_params("SM-why", ORDINARY_WORDS))
+    with ctx() as db:
+        contact_id = db.scalar(select(ContactMessage.contact_id).where(
+            ContactMessage.twilio_sid == "SM-why"))
+    [why] = api("supervisor").get(f"/api/contacts/{contact_id}").json["triage"]
+    assert why["matches"] == [] and why["model"]["level"] in ("high", "imminent")
+    assert why["model"]["similar"] and why["model"]["probability"] > 0.5
+    browser = app.test_client()
+    login(browser, "t_supervisor")
+    page = browser.get(f"/contacts/{contact_id}").get_data(as_text=True)
+    assert "模型的第二意见" in page and "高风险概率：" in page
+    assert why["model"]["similar"][0]["text"] in page

@@ -51,6 +51,7 @@ def create_app(config: Mapping | None = None, *, environ: Mapping[str, str] | No
     from crisisline import models  # noqa: F401  (every table)
     import schoolnet
     schoolnet.init_app(app)
+    from hotline import access as hotline_access  # noqa: F401  (registers its access rules)
     from crisisline.realtime import console  # noqa: F401  (the /console socket handlers)
     from crisisline.accounts import security
     security.init_app(app)

@@ -380,6 +380,27 @@ def key_periods_defaults(app: Flask, school_code: str, year: int | None):
 
 
 @main.group()
+def triage():
+    """The text triage model's labelled data."""
+
+
+@triage.command("export")
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False, writable=True))
+@with_app
+def triage_export(app: Flask, path: str):
+    """Write the accepted triage feedback, de-identified, to FILE as labelled examples
+    (JSON Lines, as in bench/triage/corpus) for the next training."""
+    import json
+
+    from hotline.feedback import accepted_examples
+    examples = accepted_examples()
+    Path(path).write_text("".join(json.dumps(example, ensure_ascii=False) + "\n"
+                                  for example in examples), encoding="utf-8")
+    click.echo(shown(_l("%(count)d labelled examples written to %(path)s",
+                        count=len(examples), path=path)))
+
+
+@main.group()
 def audit():
     """The tamper-evident audit trail."""
 

@@ -42,6 +42,9 @@ FIELD_LABELS = {
     "entry_id": _l("Student on the watch list"), "total": _l("Total score"),
     "campaign_id": _l("Screening campaign"), "dry_run": _l("Check only"),
     "raise_to": _l("Raise to"), "review_note": _l("What the review found"),
+    # triage feedback
+    "level": _l("The level you judged"), "accept": _l("Accept"),
+    "example_text": _l("The message without names, numbers or places"),
     **{f"item{number}": _l("Item %(number)d", number=number) for number in range(1, 10)},
     # the school network's routine reports: 班级心理基本情况
     "study": _l("Study"), "life": _l("Daily life"),
@@ -227,7 +230,8 @@ RECORD_LABELS = {"case": _l("case"), "contact": _l("contact"), "referral": _l("r
                  "key_period": _l("key period"),
                  "screening_campaign": _l("screening campaign"),
                  "screening_warning": _l("screening warning"),
-                 "watch_list_entry": _l("watch-list student")}
+                 "watch_list_entry": _l("watch-list student"), "message": _l("message"),
+                 "triage_feedback": _l("triage feedback")}
 IDENTITY_LABELS = {  # a school reporter's place in the four-level network
     "head_teacher": _l("Head teacher"), "counselor_teacher": _l("Counselor-teacher"),
     "class_committee": _l("Class psychological committee member"),

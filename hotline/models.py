@@ -8,6 +8,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from casework.models import RiskLevel
+from crisisline.accounts.models import User
 from crisisline.database import Base, enum_column, utcnow
 
 
@@ -167,3 +168,45 @@ class Offer(Base):
     ended_at: Mapped[datetime | None]  # when it was accepted, declined or expired
 
     contact: Mapped[Contact] = relationship()
+
+
+class FeedbackStatus(str, enum.Enum):
+    PENDING = "pending"  # waiting for a supervisor
+    ACCEPTED = "accepted"  # a labelled example for the next training, de-identified
+    REJECTED = "rejected"
+
+
+class TriageFeedback(Base):
+    """A volunteer's or counselor's word that triage judged a message wrongly, with the
+    level they judged; a supervisor accepts it (with the message de-identified, as a
+    labelled example for the next training) or rejects it. Nothing retrains by itself."""
+
+    __tablename__ = "triage_feedback"
+    __audit_name__ = "triage_feedback"
+    # one word per person and message; the supervisors' queue, oldest first
+    __table_args__ = (UniqueConstraint("message_id", "given_by_id"),
+                      Index("ix_triage_feedback_queue", "centre_id", "status", "created_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("contact_messages.id"))
+    centre_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    given_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    triage_level: Mapped[RiskLevel] = mapped_column(enum_column(RiskLevel, "risk_level"))
+    judged_level: Mapped[RiskLevel] = mapped_column(enum_column(RiskLevel, "risk_level"))
+    note: Mapped[str] = mapped_column(Text, default="", info={"sensitive": True})
+    status: Mapped[FeedbackStatus] = mapped_column(
+        enum_column(FeedbackStatus, "feedback_status"), default=FeedbackStatus.PENDING)
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None]
+    # the message as it may leave the centre: no numbers, names or places
+    example_text: Mapped[str | None] = mapped_column(Text, info={"sensitive": True})
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    message: Mapped[ContactMessage] = relationship()
+    given_by: Mapped[User] = relationship(foreign_keys=[given_by_id])
+
+    @property
+    def too_high(self) -> bool:
+        """Did triage judge the message higher than the person who answered it?"""
+        levels = list(RiskLevel)
+        return levels.index(self.judged_level) < levels.index(self.triage_level)

@@ -77,3 +77,30 @@ class EscalateIn(ma.Schema):
     summary = ma.fields.String(load_default="")
     # the student found by search (GET /api/students/pick?contact=…); none: not identified
     student_id = ma.fields.Integer(load_default=None, strict=True)
+
+
+class TriageFeedbackIn(ma.Schema):
+    level = ma.fields.String(required=True, metadata={
+        "description": "the level you judged: none, low, moderate, high or imminent"})
+    note = ma.fields.String(load_default="")
+
+
+class TriageFeedbackOut(ma.Schema):
+    id = ma.fields.Integer()
+    message_id = ma.fields.Integer()
+    contact_id = ma.fields.Function(lambda feedback: feedback.message.contact_id)
+    triage_level = ma.fields.Function(lambda feedback: feedback.triage_level.value)
+    judged_level = ma.fields.Function(lambda feedback: feedback.judged_level.value)
+    too_high = ma.fields.Boolean()
+    note = ma.fields.String()
+    given_by = ma.fields.Function(lambda feedback: feedback.given_by.display_name)
+    status = ma.fields.Function(lambda feedback: feedback.status.value)
+    example_text = ma.fields.String(allow_none=True)
+    created_at = ma.fields.DateTime()
+
+
+class FeedbackReviewIn(ma.Schema):
+    accept = ma.fields.Boolean(required=True)
+    example_text = ma.fields.String(load_default="", metadata={
+        "description": "accept: the message as it may leave the centre (no names, numbers, "
+                       "places)"})

@@ -13,11 +13,12 @@ from crisisline.accounts.models import Role
 from crisisline.accounts.security import require_role
 from crisisline.database import db
 from crisisline.pages import form_id, save
-from hotline import cssrs, routing, services
+from hotline import cssrs, feedback, routing, services
 from hotline.wallboard import wallboard
 from hotline.models import Contact
-from hotline.schemas import (ContactOut, EscalateIn, MessageOut, OfferOut, PresenceOut,
-                             ReplyIn, ScreenIn, WrapUpIn)
+from hotline.schemas import (ContactOut, EscalateIn, FeedbackReviewIn, MessageOut, OfferOut,
+                             PresenceOut, ReplyIn, ScreenIn, TriageFeedbackIn,
+                             TriageFeedbackOut, WrapUpIn)
 
 blueprint = Blueprint("hotline", __name__, template_folder="templates")
 api_blueprint = ApiBlueprint("contacts", __name__, url_prefix="/api",
@@ -244,3 +245,72 @@ def api_contact(contact_id: int):
     contact = open_record(current_user, "contact", contact_id)
     db.commit()
     return contact
+
+
+# -- triage feedback ------------------------------------------------------------------------
+
+@api_blueprint.route("/contact-messages/<int:message_id>/triage-feedback", methods=["POST"])
+@api_blueprint.arguments(TriageFeedbackIn)
+@api_blueprint.response(201, TriageFeedbackOut)
+@login_required
+def mark_triage(data, message_id: int):
+    """Say that triage judged an inbound message wrongly, with the level you judged."""
+    marked = feedback.mark_triage(current_user, message_id, **data)
+    db.commit()
+    return marked
+
+
+@api_blueprint.route("/triage-feedback")
+@api_blueprint.response(200, TriageFeedbackOut(many=True))
+@login_required
+def feedback_queue():
+    """The feedback waiting for review (a supervisor's centre), oldest first."""
+    return feedback.review_queue(current_user)
+
+
+@api_blueprint.route("/triage-feedback/<int:feedback_id>/review", methods=["POST"])
+@api_blueprint.arguments(FeedbackReviewIn)
+@api_blueprint.response(200, TriageFeedbackOut)
+@login_required
+def review_feedback(data, feedback_id: int):
+    reviewed = feedback.review(current_user, feedback_id, **data)
+    db.commit()
+    return reviewed
+
+
+@blueprint.route("/contact-messages/<int:message_id>/triage-feedback", methods=["POST"])
+@login_required
+def mark_triage_page(message_id: int):
+    form = request.form
+    contact_id = form_id(form.get("contact_id"))
+    marked = save(lambda: feedback.mark_triage(current_user, message_id,
+                                               level=form.get("level", ""),
+                                               note=form.get("note", "")),
+                  _l("Thank you: a supervisor will review it."))
+    if marked is None and contact_id is not None:
+        return contact_page(contact_id), 422  # refused: the page again, as typed
+    if marked is None:
+        return redirect(url_for("accounts.home"))
+    return redirect(url_for("hotline.contact_page", record_id=marked.message.contact_id)
+                    + "#triage")
+
+
+@blueprint.route("/triage/feedback")
+@require_role(Role.SUPERVISOR)
+def feedback_page():
+    return render_template("hotline/triage_feedback.html",
+                           queue=feedback.review_queue(current_user),
+                           de_identified=feedback.de_identified)
+
+
+@blueprint.route("/triage/feedback/<int:feedback_id>", methods=["POST"])
+@require_role(Role.SUPERVISOR)
+def review_feedback_page(feedback_id: int):
+    form = request.form
+    accept = form.get("accept") == "yes"
+    done = save(lambda: feedback.review(current_user, feedback_id, accept=accept,
+                                        example_text=form.get("example_text", "")),
+                _l("Accepted as a labelled example.") if accept else _l("Rejected."))
+    if done is None:
+        return feedback_page(), 422
+    return redirect(url_for("hotline.feedback_page"))

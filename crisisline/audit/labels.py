@@ -78,6 +78,9 @@ ACTION_LABELS = {
     "key_period.defaults": _l("Added the default key periods of a school year"),
     "key_period.start": _l("A key period started: reviews of the cases in follow-up"),
     "import.run": _l("Imported a file"),
+    "triage_feedback.create": _l("Marked a message's triage as wrong"),
+    "triage_feedback.accept": _l("Accepted triage feedback as a labelled example"),
+    "triage_feedback.reject": _l("Rejected triage feedback"),
     "screening_campaign.create": _l("Started a screening campaign"),
     "screening_result.create": _l("Recorded a screening result"),
     "screening_warning.create": _l("A screening result raised a warning"),
@@ -134,6 +137,7 @@ OBJECT_LABELS = {
     "screening_result": _l("Screening result"),
     "screening_warning": _l("Screening warning"),
     "watch_list_entry": _l("Watch-list student"), "review_meeting": _l("Review meeting"),
+    "triage_feedback": _l("Triage feedback"),
 }
 
 CHANGE_LABELS = {
@@ -152,6 +156,9 @@ CHANGE_LABELS = {
     "centre_alerted_for": _l("Psychology centre told of the review due on"),
     "overdue_alerted_at": _l("School told the interview was overdue at"),
     "held_by_id": _l("Held by (user id)"),
+    "triage_level": _l("Level triage gave"), "judged_level": _l("Level judged"),
+    "given_by_id": _l("Given by (user id)"), "reviewed_by_id": _l("Reviewed by (user id)"),
+    "reviewed_at": _l("Reviewed at"), "example_text": _l("Labelled example"),
     "created_by_id": _l("Created by (user id)"),
     # the school network
     "unit_id": _l("Unit"), "school_report_ids": _l("School reports"),

@@ -39,11 +39,14 @@ B_SUPERVISOR = {f"{name}_b": actions for name, actions in A_SUPERVISOR.items()}
 
 # user -> {record: actions}
 ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
-    "volunteer": {"contact": BOTH},
+    # a volunteer and a counselor read the triage feedback they gave; the centre's
+    # supervisors review it all
+    "volunteer": {"contact": BOTH, "feedback": (VIEW,)},
     "other_volunteer": {"contact_b": BOTH},
     # the centre's counselors and supervisors handle the at-risk reports of its schools
     "counselor": {"team_case": BOTH, "student": BOTH, "referral_h1": BOTH,
-                  "report": BOTH, "counselor_contact": BOTH, **A_COUNSELOR},
+                  "report": BOTH, "counselor_contact": BOTH, "counselor_feedback": (VIEW,),
+                  **A_COUNSELOR},
     "owner_counselor": {"owned_case": BOTH, "contact": (VIEW,), "transfer_case": BOTH,
                         "referral_transfer": BOTH, "report": BOTH, **A_COUNSELOR},
     "outsider_counselor": {"case_b": BOTH, "student_b": BOTH, "referral_h2": BOTH,
@@ -52,7 +55,8 @@ ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
                    "counselor_contact": BOTH, "transfer_case": BOTH, "referral_transfer": BOTH,
                    "referral_h1": BOTH, "report": BOTH, "audit_entry": (VIEW,),
                    "counselor_grant": BOTH, "routine_report": (VIEW,),
-                   "key_period": (VIEW,), **A_SUPERVISOR},
+                   "key_period": (VIEW,), "feedback": BOTH, "counselor_feedback": BOTH,
+                   **A_SUPERVISOR},
     "other_supervisor": {"case_b": BOTH, "contact_b": BOTH, "student_b": BOTH,
                          "referral_h2": BOTH, "report_b": (VIEW,), "audit_entry": (VIEW,),
                          "key_period_b": (VIEW,), **B_SUPERVISOR},
@@ -88,10 +92,24 @@ def world(ctx):
             period_start=date(2026, 11, 2), period_end=date(2026, 11, 8),
             filed_by_id=world.users["reporter"].id)
         db.add_all([world.records["follow_up"], world.records["routine_report"]])
+        _feedback(world)
         for suffix, school, student in (("", "S", "student"), ("_b", "SB", "student_b")):
             _screening(world, suffix, world.orgs[school], world.records[student])
         db.flush()
         yield world
+
+
+def _feedback(world) -> None:
+    """Triage feedback on a message of centre A's contacts, by its volunteer and by a
+    counselor."""
+    from hotline.models import ContactMessage, TriageFeedback
+    message = ContactMessage(contact=world.records["contact"], inbound=True, body="我想死",
+                             triage={"level": "moderate"})
+    for name, user in (("feedback", "volunteer"), ("counselor_feedback", "counselor")):
+        world.records[name] = TriageFeedback(
+            message=message, centre_id=world.orgs["A"].id, given_by_id=world.users[user].id,
+            triage_level=RiskLevel.MODERATE, judged_level=RiskLevel.HIGH)
+        db.add(world.records[name])
 
 
 def _screening(world, suffix: str, school, student) -> None:

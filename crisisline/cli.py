@@ -555,12 +555,16 @@ WORKER_READY = "Crisisline worker ready"
               type=click.FloatRange(0, 1), help="share of callers pressing 1 / risky texts")
 @click.option("--abandon", default=0.3, show_default=True, type=click.FloatRange(0, 1),
               help="share of callers who hang up while waiting")
-@click.option("--url", help="where the server listens (default: CRISISLINE_PUBLIC_URL)")
+@click.option("--url", help="where the server listens (default: CRISISLINE_PUBLIC_URL; the "
+              "demo on another port: e.g. --url http://127.0.0.1:8080)")
 @click.option("--seed", type=int, help="repeat the same traffic")
+@click.option("--text", "bodies", multiple=True,
+              help="send this text from a new number (again for more), and nothing else")
 @with_app
 def simulate(app: Flask, calls: int, texts: int, rate: float, high_risk: float,
-             abandon: float, url: str | None, seed: int | None):
-    """Send signed Twilio webhooks (calls and texts) to a running server, as demo traffic."""
+             abandon: float, url: str | None, seed: int | None, bodies: tuple[str, ...]):
+    """Send signed Twilio webhooks (calls and texts) to a running server, as demo traffic,
+    or the texts given with --text."""
     from hotline.simulator import Simulator
     config = app.config
     if not config["TWILIO_AUTH_TOKEN"]:
@@ -569,9 +573,14 @@ def simulate(app: Flask, calls: int, texts: int, rate: float, high_risk: float,
     hotline = config["TWILIO_FROM_NUMBER"] or DEMO_HOTLINE
     simulator = Simulator(config["PUBLIC_URL"], config["TWILIO_AUTH_TOKEN"], hotline,
                           target=url, seed=seed)
-    click.echo(f"simulating {calls} calls and {texts} texts to {simulator.target}, "
-               f"{rate:g} per second")
-    report = simulator.run(calls, texts, rate, high_risk, abandon)
+    if bodies:
+        for body in bodies:
+            simulator.text(body)
+        report = simulator.report
+    else:
+        click.echo(f"simulating {calls} calls and {texts} texts to {simulator.target}, "
+                   f"{rate:g} per second")
+        report = simulator.run(calls, texts, rate, high_risk, abandon)
     click.echo(report.summary())
     if report.failures:
         if all("ConnectionError" in failure for failure in report.failures):

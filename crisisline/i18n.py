@@ -44,6 +44,7 @@ FIELD_LABELS = {
     "raise_to": _l("Raise to"), "review_note": _l("What the review found"),
     # triage feedback
     "level": _l("The level you judged"), "accept": _l("Accept"),
+    "names_removed": _l("No name, school or place is left in the text"),
     "example_text": _l("The message without names, numbers or places"),
     **{f"item{number}": _l("Item %(number)d", number=number) for number in range(1, 10)},
     # the school network's routine reports: 班级心理基本情况

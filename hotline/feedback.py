@@ -29,13 +29,15 @@ _IDENTIFYING = (
     (re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE), "〔链接〕"),
     (re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+"), "〔邮箱〕"),
     (re.compile(r"@\S+"), "〔账号〕"),
-    (re.compile(r"\d[\d\s-]{2,}\d|\d{3,}"), "〔数字〕"),  # phones, ids, room numbers
+    # phones, ids, rooms, buildings, times: any number at all
+    (re.compile(r"[0-9０-９][0-9０-９\s:.\-]*[0-9０-９]|[0-9０-９]"), "〔数字〕"),
 )
 
 
 def de_identified(text: str) -> str:
-    """The text with what identifies a person mechanically masked: numbers of three digits
-    or more, links, e-mail addresses and @handles (names and places need a person)."""
+    """The text with what identifies a person mechanically masked: every number, links,
+    e-mail addresses and @handles (names, schools and places need a person: the supervisor
+    confirms they took them out)."""
     for pattern, mask in _IDENTIFYING:
         text = pattern.sub(mask, text)
     return text.strip()
@@ -75,6 +77,12 @@ def mark_triage(actor: User, message_id: int, *, level: str, note: str = "") -> 
     return feedback
 
 
+def marked_by(actor: User, contact_id: int) -> set[int]:
+    """The messages of a contact whose triage ``actor`` has marked as wrong."""
+    return set(db.scalars(select(TriageFeedback.message_id).join(ContactMessage).where(
+        ContactMessage.contact_id == contact_id, TriageFeedback.given_by_id == actor.id)))
+
+
 def review_queue(actor: User) -> list[TriageFeedback]:
     """The feedback waiting for ``actor`` (a supervisor), oldest first."""
     return list(db.scalars(visible(actor, TriageFeedback).where(
@@ -82,10 +90,12 @@ def review_queue(actor: User) -> list[TriageFeedback]:
                                                                   TriageFeedback.id)))
 
 
-def review(actor: User, feedback_id: int, *, accept: bool,
-           example_text: str = "") -> TriageFeedback:
+def review(actor: User, feedback_id: int, *, accept: bool, example_text: str = "",
+           names_removed: bool = False) -> TriageFeedback:
     """A supervisor accepts the feedback, with the message's text as it may leave the
-    centre (``example_text``: checked again for what identifies a person), or rejects it."""
+    centre (``example_text``: checked again for numbers, links and addresses; that names,
+    schools and places are out, ``names_removed``, the supervisor confirms), or rejects
+    it."""
     feedback = db.get(TriageFeedback, feedback_id, with_for_update=True,
                       populate_existing=True)
     missing = _l("%(record)s %(id)s does not exist",
@@ -107,6 +117,9 @@ def review(actor: User, feedback_id: int, *, accept: bool,
         if de_identified(text) != text:
             raise InvalidInput({"example_text": _l(
                 "it still holds a number, a link or an address: take them out")})
+        if not names_removed:
+            raise InvalidInput({"names_removed": _l(
+                "confirm that no name, school or place is left in the text")})
         feedback.example_text = text
     feedback.status = FeedbackStatus.ACCEPTED if accept else FeedbackStatus.REJECTED
     feedback.reviewed_by_id, feedback.reviewed_at = actor.id, utcnow()

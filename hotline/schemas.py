@@ -104,3 +104,5 @@ class FeedbackReviewIn(ma.Schema):
     example_text = ma.fields.String(load_default="", metadata={
         "description": "accept: the message as it may leave the centre (no names, numbers, "
                        "places)"})
+    names_removed = ma.fields.Boolean(load_default=False, metadata={
+        "description": "accept: you confirm no name, school or place is left in the text"})

@@ -234,6 +234,7 @@ def contact_page(record_id: int):
                            record=ContactOut().dump(contact), questions=cssrs.QUESTIONS,
                            risk_words=services.risk_words(contact),
                            second_opinions=services.second_opinions(contact),
+                           marked=feedback.marked_by(current_user, contact.id),
                            may_act=can(current_user, EDIT, contact),
                            categories=services.CATEGORIES, wrap_up_codes=services.WRAP_UP_CODES)
 
@@ -309,7 +310,8 @@ def review_feedback_page(feedback_id: int):
     form = request.form
     accept = form.get("accept") == "yes"
     done = save(lambda: feedback.review(current_user, feedback_id, accept=accept,
-                                        example_text=form.get("example_text", "")),
+                                        example_text=form.get("example_text", ""),
+                                        names_removed=form.get("names_removed") == "yes"),
                 _l("Accepted as a labelled example.") if accept else _l("Rejected."))
     if done is None:
         return feedback_page(), 422

@@ -74,7 +74,7 @@
   function tick() {
     document.querySelectorAll(".countdown[data-until]").forEach(function (clock) {
       var left = Math.max(0, Math.round((Date.parse(clock.getAttribute("data-until")) - Date.now()) / 1000));
-      clock.textContent = left + " s";
+      clock.textContent = left + " " + (clock.getAttribute("data-unit") || "s");
     });
   }
   tick();

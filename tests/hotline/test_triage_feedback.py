@@ -55,8 +55,14 @@ def test_a_supervisor_accepts_it_only_without_numbers_and_it_is_exported(
         "accept": True, "example_text": BODY})
     assert leaking.status_code == 422 and "数字" in leaking.json["fields"]["example_text"]
     text = "明天下午三点 学校后门那个天台"
-    accepted = api("supervisor").post(f"/api/triage-feedback/{marked['id']}/review", {
+    unconfirmed = api("supervisor").post(f"/api/triage-feedback/{marked['id']}/review", {
         "accept": True, "example_text": text})
+    assert unconfirmed.status_code == 422 and "names_removed" in unconfirmed.json["fields"]
+    short = api("supervisor").post(f"/api/triage-feedback/{marked['id']}/review", {
+        "accept": True, "example_text": "江滨小区3栋 17点40", "names_removed": True})
+    assert short.status_code == 422  # any number at all, a building's or a time's
+    accepted = api("supervisor").post(f"/api/triage-feedback/{marked['id']}/review", {
+        "accept": True, "example_text": text, "names_removed": True})
     assert accepted.status_code == 200 and accepted.json["status"] == "accepted"
     assert api("supervisor").get("/api/triage-feedback").json == []
     with app.app_context():
@@ -74,6 +80,7 @@ def test_the_supervisors_page_offers_the_message_with_numbers_masked(api, messag
     login(browser, "t_supervisor")
     page = browser.get("/triage/feedback").get_data(as_text=True)
     assert "学校后门那个天台 〔数字〕" in page and "采纳为标注样例" in page
+    assert "13800001234" not in page  # the quote is masked too
     assert feedback.de_identified("加我微信 @xiaoming 或 a.b@qq.com 看 https://x.cn/1") == (
         "加我微信 〔账号〕 或 〔邮箱〕 看 〔链接〕")
 
@@ -92,6 +99,8 @@ def test_a_volunteer_marks_it_from_the_contact_page(app, message, ctx, world):
     with ctx() as db:
         [given] = db.scalars(select(TriageFeedback)).all()
         assert (given.judged_level.value, given.note) == ("imminent", "已经定了时间地点")
+    again = browser.get(f"/contacts/{contact_id}").get_data(as_text=True)
+    assert "你已标记这条消息的分诊有误" in again and "这条消息的分诊有误？" not in again
 
 
 def test_the_command_line_exports_the_accepted_examples(crisisline, tmp_path):

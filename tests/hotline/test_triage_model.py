@@ -167,5 +167,5 @@ def test_the_contact_page_and_api_say_why_the_model_raised_it(app, client, ctx, 
     browser = app.test_client()
     login(browser, "t_supervisor")
     page = browser.get(f"/contacts/{contact_id}").get_data(as_text=True)
-    assert "模型的第二意见" in page and "高风险概率：" in page
+    assert "模型的第二意见" in page and "判为高风险或紧急的概率：" in page
     assert why["model"]["similar"][0]["text"] in page

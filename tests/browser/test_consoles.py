@@ -61,7 +61,8 @@ def test_a_simulated_call_becomes_a_dispatched_case_with_every_console_live(open
 
     offer = volunteer.locator(".offer")  # arrives without a reload
     expect(offer).to_be_visible()
-    expect(offer.locator(".countdown")).to_have_text(re.compile(r"^\d+ s$"))
+    # seconds left, in the page's language
+    expect(offer.locator(".countdown")).to_have_text(re.compile(r"^\d+ 秒$"))
     screenshot(volunteer, "e2e-1-offered")
     offer.get_by_role("button", name="接听").click()
     expect(volunteer).to_have_url(re.compile(r"/contacts/\d+$"))

@@ -82,7 +82,8 @@ def ids(world, ctx):
             "code": world.orgs["A"].code, "unit_id": 1, "team_id": 1,
             "username": world.users["counselor"].username,
             "user_id": world.users["volunteer"].id, "report_id": r["report"].id,
-            "period_id": r["key_period"].id, "campaign_id": 1, "warning_id": 1, "entry_id": 1}
+            "period_id": r["key_period"].id, "campaign_id": 1, "warning_id": 1, "entry_id": 1,
+            "message_id": 1, "feedback_id": 1}
 
 
 def _operations(spec: dict, ids: dict):
@@ -245,6 +246,7 @@ def every_form_on_show(world, ctx):
         committee.memberships[0].unit_id = class_unit.id
         world.team_id = db.scalar(select(Team.id).where(Team.centre_id == world.orgs["A"].id))
         world.campaign_id = _screening(world, class_unit)
+        _triage_feedback(world, counselor_contact)
         db.add(BreakGlassGrant(user_id=u["counselor"].id, object_type="case",  # shut
                                object_id=r["transfer_case"].id, reason="学生有生命危险需要立即查看",
                                expires_at=utcnow(), reviewed_by_id=u["supervisor"].id,
@@ -252,6 +254,24 @@ def every_form_on_show(world, ctx):
                                review_note="没有理由"))
         db.commit()
     return world
+
+
+def _triage_feedback(world, contact) -> None:
+    """A text on the counselor's chat, as triage judged it (the form to mark it wrong), and
+    the volunteer's word on another waiting for the supervisors (the review form)."""
+    from casework.models import RiskLevel
+    from crisisline.database import db
+    from hotline.models import ContactMessage, TriageFeedback
+    from hotline.triage import judge
+    for body in ("我已经想好了", "今天好累"):
+        message = ContactMessage(contact=contact, inbound=True, body=body,
+                                 triage=judge(body).explain())
+        db.add(message)
+    db.add(TriageFeedback(message=message, centre_id=contact.centre_id,
+                          given_by_id=world.users["volunteer"].id,
+                          triage_level=RiskLevel(message.triage["level"]),
+                          judged_level=RiskLevel.HIGH))
+    db.flush()
 
 
 def _screening(world, class_unit) -> int:
@@ -305,7 +325,8 @@ def _pages(world) -> list[tuple[str | None, str]]:
              ("psych_reporter", "/school/key-periods"),
              ("psych_reporter", "/school/screening"),
              ("psych_reporter", f"/school/screening/{world.campaign_id}"),
-             ("psych_reporter", "/school/watch-list")]
+             ("psych_reporter", "/school/watch-list"),
+             ("supervisor", "/triage/feedback")]
     o = world.orgs
     pages += [("admin", f"/admin/district/{kinds}/new")
               for kinds in ("centres", "schools", "hospitals")]
